@@ -1,0 +1,166 @@
+//! The seam between the session core and the agents.
+//!
+//! `core` drives every provider through [`Agent`] and learns what happened only through
+//! [`AgentOutput`]. It never names a concrete provider: the binary registers them. That keeps
+//! the core testable with an in-process fake agent, and a new provider touches one module.
+//!
+//! The contract of one run:
+//! - the agent writes its output into `RunIo::output`, in order;
+//! - the last thing it writes is exactly one [`AgentOutput::Exit`], after every process it
+//!   started is gone;
+//! - `RunIo::abort` asks it to stop: interrupt, grace period, kill, sweep;
+//! - a [`PermissionAsk`] is answered (or dropped, which means deny) by the core.
+//!
+//! The output channel is bounded on purpose: when the core falls behind, the agent stops
+//! reading its child's stdout and the child blocks on its pipe. Nothing is dropped and
+//! memory stays bounded.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+use switchboard_protocol::event::AgentEvent;
+use switchboard_protocol::lifecycle::AgentExit;
+use switchboard_protocol::{PermissionMode, Provider, SessionId};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use futures_boxed::BoxFuture;
+
+mod futures_boxed {
+    use std::future::Future;
+    use std::pin::Pin;
+    /// A boxed, sendable future (what [`super::Agent::run`] returns).
+    pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+}
+
+/// Everything an agent needs to start one run. All values were checked at the edge.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub session_id: SessionId,
+    /// A unique id for this run; agents mark their processes with it so that every
+    /// descendant can be found and swept.
+    pub run_id: String,
+    pub prompt: String,
+    /// The working directory, canonical and inside a registered project.
+    pub cwd: PathBuf,
+    pub model: Option<String>,
+    pub permission_mode: Option<PermissionMode>,
+    /// The provider's own session id to resume, if any.
+    pub resume: Option<String>,
+    /// The raw command options, for provider-specific settings.
+    pub options: serde_json::Map<String, Value>,
+    /// True for the legacy `cursor-resume`, which carries no prompt.
+    pub continue_only: bool,
+}
+
+/// Supervision limits that apply to every process-based agent.
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    /// Interrupt → SIGKILL.
+    pub abort_grace: Duration,
+    /// The longest line read from an agent; longer lines are cut and reported.
+    pub max_line_bytes: usize,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        Self {
+            abort_grace: Duration::from_secs(5),
+            max_line_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// The channels of one run.
+pub struct RunIo {
+    pub output: mpsc::Sender<AgentOutput>,
+    /// Cancelled when a client aborts the run (or the server shuts down).
+    pub abort: CancellationToken,
+    pub limits: RunLimits,
+}
+
+/// One line of agent output, already understood.
+#[derive(Debug)]
+pub struct AgentLine {
+    pub event: AgentEvent,
+    /// The provider's own line as JSON: the parsed line for JSON output, a JSON string for
+    /// anything else (stderr, plain text).
+    pub raw: Box<RawValue>,
+}
+
+impl AgentLine {
+    /// A non-JSON line (stderr or plain stdout): `data` is the text as a JSON string.
+    pub fn text(event: AgentEvent, text: &str) -> Self {
+        let raw = serde_json::value::to_raw_value(text).expect("a string always serializes");
+        Self { event, raw }
+    }
+}
+
+/// The decision sent back for a [`PermissionAsk`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermissionDecision {
+    pub allow: bool,
+    pub message: Option<String>,
+    pub updated_input: Option<Value>,
+    /// Allow this tool for the rest of the run.
+    pub remember: bool,
+}
+
+impl PermissionDecision {
+    pub fn deny(message: impl Into<String>) -> Self {
+        Self {
+            allow: false,
+            message: Some(message.into()),
+            updated_input: None,
+            remember: false,
+        }
+    }
+}
+
+/// The agent asks a client before running a tool. Dropping `reply` without sending means
+/// deny: the core does that on timeout and on abort.
+#[derive(Debug)]
+pub struct PermissionAsk {
+    pub request_id: String,
+    pub tool_name: String,
+    pub input: Value,
+    pub reply: oneshot::Sender<PermissionDecision>,
+}
+
+/// Context-window usage, reported as a `token-budget` frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBudgetReport {
+    pub used: u64,
+    pub total: u64,
+    pub breakdown: Option<Value>,
+}
+
+/// What an agent reports during a run.
+#[derive(Debug)]
+pub enum AgentOutput {
+    Line(AgentLine),
+    TokenBudget(TokenBudgetReport),
+    Permission(PermissionAsk),
+    /// The last message of every run.
+    Exit(AgentExit),
+}
+
+/// One provider. `run` returns the future that drives a run to its end; the core spawns it.
+pub trait Agent: Send + Sync + 'static {
+    fn provider(&self) -> Provider;
+
+    /// The model used when a command names none, for `session-created`.
+    fn default_model(&self) -> Option<String> {
+        None
+    }
+
+    /// Refuses a request this provider cannot honour (for example a permission mode it
+    /// cannot enforce), before anything is accepted or spawned.
+    fn check(&self, _spec: &RunSpec) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn run(&self, spec: RunSpec, io: RunIo) -> BoxFuture<()>;
+}

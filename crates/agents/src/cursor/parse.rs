@@ -1,0 +1,451 @@
+//! Cursor's `stream-json` lines → normalized events.
+//!
+//! The schema is in `cursor-nano-formats.md` Part A. Unknown types and fields pass through as
+//! `other`; nothing here fails on a new field. Two rules need state:
+//! - assistant text: with `--stream-partial-output` the CLI sends deltas and then "flush"
+//!   lines that repeat text already sent. A flush that starts with the text streamed since the
+//!   last flush contributes only what is new (often nothing); without partial output every
+//!   assistant line is a whole segment;
+//! - the verdict: a run succeeds only with a `result` line of `subtype:"success"` that is not
+//!   an error. A stream that ends without one failed, whatever the exit code.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use switchboard_agent_api::{AgentLine, AgentOutput, TokenBudgetReport};
+use switchboard_protocol::event::{AgentEvent, NoticeLevel};
+use switchboard_protocol::lifecycle::AgentExit;
+
+use crate::supervisor::OutputParser;
+
+/// Cursor does not report its context window; this is the seed's default.
+const CONTEXT_WINDOW: u64 = 200_000;
+
+#[derive(Default)]
+pub struct CursorParser {
+    /// Text streamed as deltas since the last flush.
+    streamed: String,
+    reported_success: bool,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(default, borrow)]
+    subtype: Option<&'a str>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    tool_call: Option<Value>,
+    #[serde(default)]
+    timestamp_ms: Option<Value>,
+    #[serde(default)]
+    model_call_id: Option<Value>,
+    #[serde(default)]
+    is_error: Option<bool>,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Usage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    cache_read_tokens: Option<u64>,
+    #[serde(default)]
+    cache_write_tokens: Option<u64>,
+}
+
+impl CursorParser {
+    fn event(&mut self, line: Line<'_>, out: &mut Vec<AgentOutput>) -> AgentEvent {
+        match (line.kind, line.subtype) {
+            ("system", Some("init")) => match line.session_id {
+                Some(id) if !id.is_empty() => AgentEvent::NativeSession { id },
+                _ => AgentEvent::Other,
+            },
+            ("thinking", Some("delta")) => match line.text {
+                Some(text) if !text.is_empty() => AgentEvent::Thinking { text, delta: true },
+                _ => AgentEvent::Other,
+            },
+            ("assistant", _) => {
+                let text = message_text(line.message.as_ref());
+                let is_delta = line.timestamp_ms.is_some() && line.model_call_id.is_none();
+                self.assistant(text, is_delta)
+            }
+            ("tool_call", Some("started")) => {
+                let (name, input, _) = tool_parts(line.tool_call.as_ref());
+                AgentEvent::ToolCall {
+                    id: line.call_id.unwrap_or_default(),
+                    name,
+                    input,
+                }
+            }
+            ("tool_call", Some("completed")) => {
+                let (_, _, result) = tool_parts(line.tool_call.as_ref());
+                let is_error = result
+                    .as_ref()
+                    .and_then(Value::as_object)
+                    .is_some_and(|outcome| {
+                        !outcome
+                            .keys()
+                            .any(|k| SUCCESS_OUTCOMES.contains(&k.as_str()))
+                    });
+                AgentEvent::ToolResult {
+                    id: line.call_id.unwrap_or_default(),
+                    output: result.unwrap_or(Value::Null),
+                    is_error,
+                }
+            }
+            ("result", subtype) => {
+                let text = line
+                    .result
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if subtype == Some("success") && line.is_error != Some(true) {
+                    self.reported_success = true;
+                } else {
+                    self.error = Some(if text.is_empty() {
+                        "cursor reported an error result".into()
+                    } else {
+                        text.to_owned()
+                    });
+                }
+                match line.usage {
+                    Some(usage) => {
+                        let used = usage.input_tokens
+                            + usage.output_tokens
+                            + usage.cache_read_tokens.unwrap_or(0)
+                            + usage.cache_write_tokens.unwrap_or(0);
+                        out.push(AgentOutput::TokenBudget(TokenBudgetReport {
+                            used,
+                            total: CONTEXT_WINDOW,
+                            breakdown: None,
+                        }));
+                        AgentEvent::Usage {
+                            input_tokens: usage.input_tokens,
+                            output_tokens: usage.output_tokens,
+                            cache_read_tokens: usage.cache_read_tokens,
+                            cache_write_tokens: usage.cache_write_tokens,
+                            cost_usd: None,
+                        }
+                    }
+                    None => AgentEvent::Other,
+                }
+            }
+            ("error", _) => {
+                let message = match &line.message {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => "cursor reported an error".into(),
+                };
+                self.error = Some(message.clone());
+                AgentEvent::Notice {
+                    level: NoticeLevel::Error,
+                    message,
+                }
+            }
+            _ => AgentEvent::Other,
+        }
+    }
+
+    fn assistant(&mut self, text: String, is_delta: bool) -> AgentEvent {
+        if is_delta {
+            self.streamed.push_str(&text);
+            return if text.is_empty() {
+                AgentEvent::Other
+            } else {
+                AgentEvent::Text { text, delta: true }
+            };
+        }
+        // A flush, or a whole segment when nothing was streamed.
+        let streamed = std::mem::take(&mut self.streamed);
+        if streamed.is_empty() {
+            return if text.is_empty() {
+                AgentEvent::Other
+            } else {
+                AgentEvent::Text { text, delta: false }
+            };
+        }
+        match text.strip_prefix(streamed.as_str()) {
+            Some("") => AgentEvent::Other,
+            Some(extra) => AgentEvent::Text {
+                text: extra.to_owned(),
+                delta: true,
+            },
+            None => AgentEvent::Text { text, delta: false },
+        }
+    }
+}
+
+/// Outcome keys that mean the tool worked (`cursor-nano-formats.md` A.5).
+const SUCCESS_OUTCOMES: &[&str] = &[
+    "success",
+    "approved",
+    "async",
+    "stillRunning",
+    "accepted",
+    "modified",
+    "complete",
+    "registered",
+    "startSuccess",
+    "saveSuccess",
+    "discardSuccess",
+];
+
+/// The text of a message: every `{type:"text"}` part, joined.
+fn message_text(message: Option<&Value>) -> String {
+    let Some(content) = message.and_then(|m| m.get("content")) else {
+        return String::new();
+    };
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|p| {
+                p.get("type")
+                    .and_then(Value::as_str)
+                    .is_none_or(|t| t == "text")
+            })
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// `(name, args, result)` of a `tool_call` object. The tool is the one key ending in
+/// `ToolCall` (newer builds put other keys beside it), or the generic `function` form.
+fn tool_parts(tool_call: Option<&Value>) -> (String, Value, Option<Value>) {
+    let Some(Value::Object(fields)) = tool_call else {
+        return ("unknown".into(), Value::Null, None);
+    };
+    if let Some((key, body)) = fields.iter().find(|(k, _)| k.ends_with("ToolCall")) {
+        let name = key.trim_end_matches("ToolCall").to_owned();
+        let args = body.get("args").cloned().unwrap_or(Value::Null);
+        return (name, args, body.get("result").cloned());
+    }
+    if let Some(function) = fields.get("function") {
+        let name = function
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("function")
+            .to_owned();
+        let args = match function.get("arguments") {
+            Some(Value::String(s)) => {
+                serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
+            }
+            Some(other) => other.clone(),
+            None => Value::Null,
+        };
+        return (name, args, fields.get("result").cloned());
+    }
+    ("unknown".into(), Value::Null, None)
+}
+
+impl OutputParser for CursorParser {
+    fn stdout_line(&mut self, line: &[u8], out: &mut Vec<AgentOutput>) {
+        let trimmed = line.trim_ascii();
+        if trimmed.is_empty() {
+            return;
+        }
+        let parsed = std::str::from_utf8(trimmed)
+            .ok()
+            .and_then(|text| Some((serde_json::from_str::<Line<'_>>(text).ok()?, text)));
+        let Some((parsed, text)) = parsed else {
+            // Not JSON (a banner, a plain-text error): show it, interpret nothing.
+            let text = String::from_utf8_lossy(trimmed);
+            out.push(AgentOutput::Line(AgentLine::text(
+                AgentEvent::Notice {
+                    level: NoticeLevel::Info,
+                    message: text.clone().into_owned(),
+                },
+                &text,
+            )));
+            return;
+        };
+        let raw = RawValue::from_string(text.to_owned()).expect("the line parsed as JSON above");
+        let mut extra = Vec::new();
+        let event = self.event(parsed, &mut extra);
+        out.push(AgentOutput::Line(AgentLine { event, raw }));
+        out.append(&mut extra);
+    }
+
+    fn finish(
+        &mut self,
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        stderr_tail: Option<String>,
+    ) -> AgentExit {
+        let error = if self.reported_success {
+            None
+        } else {
+            self.error.take()
+        };
+        AgentExit::Exited {
+            exit_code,
+            signal,
+            reported_success: self.reported_success,
+            error,
+            detail: stderr_tail,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(lines: &[&str]) -> (Vec<AgentEvent>, CursorParser) {
+        let mut parser = CursorParser::default();
+        let mut out = Vec::new();
+        for line in lines {
+            parser.stdout_line(line.as_bytes(), &mut out);
+        }
+        let events = out
+            .into_iter()
+            .filter_map(|o| match o {
+                AgentOutput::Line(l) => Some(l.event),
+                _ => None,
+            })
+            .collect();
+        (events, parser)
+    }
+
+    const SID: &str = "5b1f0c2e-8a4d-4c3e-9f7a-2d6b1e0a9c11";
+
+    #[test]
+    fn plain_turn() {
+        let (events, mut parser) = events(&[
+            r#"{"type":"system","subtype":"init","apiKeySource":"env","cwd":"/srv/demo","session_id":"5b1f0c2e-8a4d-4c3e-9f7a-2d6b1e0a9c11","model":"Auto","permissionMode":"default"}"#,
+            r#"{"type":"user","message":{"role":"user","content":[{"type":"text","text":"Say hello"}]},"session_id":"5b1f0c2e-8a4d-4c3e-9f7a-2d6b1e0a9c11"}"#,
+            r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"Hello! What should we work on?"}]},"session_id":"5b1f0c2e-8a4d-4c3e-9f7a-2d6b1e0a9c11"}"#,
+            r#"{"type":"result","subtype":"success","duration_ms":2140,"duration_api_ms":2140,"is_error":false,"result":"Hello! What should we work on?","session_id":"5b1f0c2e-8a4d-4c3e-9f7a-2d6b1e0a9c11","request_id":"0c9e6a4b","usage":{"inputTokens":1204,"outputTokens":9,"cacheReadTokens":0,"cacheWriteTokens":0}}"#,
+        ]);
+        assert_eq!(events[0], AgentEvent::NativeSession { id: SID.into() });
+        assert_eq!(events[1], AgentEvent::Other);
+        assert_eq!(
+            events[2],
+            AgentEvent::Text {
+                text: "Hello! What should we work on?".into(),
+                delta: false
+            }
+        );
+        assert!(matches!(
+            events[3],
+            AgentEvent::Usage {
+                input_tokens: 1204,
+                output_tokens: 9,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parser.finish(Some(0), None, None),
+            AgentExit::Exited {
+                reported_success: true,
+                error: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn shell_tool_round_trip() {
+        let (events, _) = events(&[
+            r#"{"type":"tool_call","subtype":"started","call_id":"toolu_vrtx_01EchoCall","tool_call":{"shellToolCall":{"args":{"command":"echo fake-tool-ok","workingDirectory":"","timeout":30000}}},"session_id":"x"}"#,
+            r#"{"type":"tool_call","subtype":"completed","call_id":"toolu_vrtx_01EchoCall","tool_call":{"toolCallId":"toolu_vrtx_01EchoCall","shellToolCall":{"args":{"command":"echo fake-tool-ok"},"result":{"success":{"exitCode":0,"stdout":"fake-tool-ok\n"}}}},"session_id":"x"}"#,
+            r#"{"type":"tool_call","subtype":"completed","call_id":"c2","tool_call":{"shellToolCall":{"args":{},"result":{"rejected":{"reason":""}}}},"session_id":"x"}"#,
+        ]);
+        assert_eq!(
+            events[0],
+            AgentEvent::ToolCall {
+                id: "toolu_vrtx_01EchoCall".into(),
+                name: "shell".into(),
+                input: serde_json::json!({"command":"echo fake-tool-ok","workingDirectory":"","timeout":30000})
+            }
+        );
+        assert!(
+            matches!(&events[1], AgentEvent::ToolResult { is_error: false, output, .. } if output["success"]["exitCode"] == 0)
+        );
+        assert!(matches!(
+            &events[2],
+            AgentEvent::ToolResult { is_error: true, .. }
+        ));
+    }
+
+    #[test]
+    fn partial_output_skips_flushes() {
+        let (events, _) = events(&[
+            r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"Hello! "}]},"session_id":"s","timestamp_ms":1}"#,
+            r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"What now?"}]},"session_id":"s","timestamp_ms":2}"#,
+            r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"Hello! What now?"}]},"session_id":"s","timestamp_ms":3,"model_call_id":"m"}"#,
+            r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"Next."}]},"session_id":"s"}"#,
+        ]);
+        let text: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                AgentEvent::Text { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(text, ["Hello! ", "What now?", "Next."]);
+    }
+
+    #[test]
+    fn failures() {
+        let (seen, mut parser) = events(&[
+            "plain text banner",
+            r#"{"type":"error","message":"quota exceeded for this workspace"}"#,
+        ]);
+        assert!(matches!(
+            &seen[0],
+            AgentEvent::Notice {
+                level: NoticeLevel::Info,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &seen[1],
+            AgentEvent::Notice {
+                level: NoticeLevel::Error,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parser.finish(Some(0), None, None),
+            AgentExit::Exited { reported_success: false, error: Some(e), .. } if e.contains("quota")
+        ));
+        let (_, mut parser) = events(&[
+            r#"{"type":"result","subtype":"error","is_error":true,"result":"boom","session_id":"s"}"#,
+        ]);
+        assert!(matches!(
+            parser.finish(Some(0), None, None),
+            AgentExit::Exited { error: Some(e), .. } if e == "boom"
+        ));
+    }
+
+    #[test]
+    fn data_is_the_line_unchanged() {
+        let mut parser = CursorParser::default();
+        let mut out = Vec::new();
+        let line = r#"{"type":"user",  "future_field":[1,2],"session_id":"s"}"#;
+        parser.stdout_line(line.as_bytes(), &mut out);
+        let AgentOutput::Line(l) = &out[0] else {
+            panic!()
+        };
+        assert_eq!(l.raw.get(), line);
+    }
+}

@@ -1,0 +1,24 @@
+//! The agents: one module per provider, plus the process supervision they share.
+//!
+//! - [`supervisor`] starts an agent CLI in its own process group, reads its output line by
+//!   line (bounded), and stops it: interrupt, grace period, kill, sweep;
+//! - [`lines`] is the bounded line reader;
+//! - [`sweep`] finds and kills every process a run left behind, and reaps orphans;
+//! - [`cursor`] is Cursor's agent CLI (`cursor-agent -p --output-format stream-json`).
+
+pub mod cursor;
+pub mod lines;
+pub mod supervisor;
+pub mod sweep;
+
+use std::sync::Arc;
+
+use switchboard_agent_api::Agent;
+
+/// Environment variables of Switchboard's own that an agent must never inherit.
+pub const SECRET_ENV: &[&str] = &["SWITCHBOARD_TOKEN"];
+
+/// Every provider this build can run, configured from the environment.
+pub fn all_agents() -> Vec<Arc<dyn Agent>> {
+    vec![Arc::new(cursor::CursorAgent::from_env())]
+}

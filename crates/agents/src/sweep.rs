@@ -1,0 +1,177 @@
+//! Finding and ending every process a run left behind.
+//!
+//! Killing the agent's process group is not enough: agents run shell tools in process groups
+//! (and sessions) of their own, so signalling the agent's group never reaches them. Every
+//! agent is therefore started with `SWITCHBOARD_RUN_ID=<run id>` in its environment, which its
+//! descendants inherit; the sweep kills every process that carries the run's marker, wherever
+//! it was reparented. The server is also a child subreaper, so orphans of its agents become
+//! its children rather than init's, and it reaps them itself.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+/// The environment variable that marks every process of a run.
+pub const RUN_MARKER: &str = "SWITCHBOARD_RUN_ID";
+
+/// Agent processes that tokio waits on: the orphan reaper must leave them alone.
+static SUPERVISED: LazyLock<Mutex<HashSet<i32>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+
+pub(crate) fn track_child(pid: i32) {
+    SUPERVISED.lock().insert(pid);
+}
+
+pub(crate) fn untrack_child(pid: i32) {
+    SUPERVISED.lock().remove(&pid);
+}
+
+/// Sends `signal` to a process group. A group that is already gone is not an error.
+pub fn signal_group(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(-pgid, signal);
+        }
+    }
+}
+
+/// Every live process (other than this one) whose environment carries the run's marker.
+pub fn marked_processes(run_id: &str) -> Vec<i32> {
+    let needle = format!("{RUN_MARKER}={run_id}");
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .filter(|&pid| !is_zombie(pid))
+        .collect()
+}
+
+fn is_zombie(pid: i32) -> bool {
+    proc_stat(pid).is_some_and(|(state, _)| state == 'Z')
+}
+
+/// `(state, ppid)` from `/proc/<pid>/stat`.
+fn proc_stat(pid: i32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may itself contain spaces or parentheses.
+    let after = &stat[stat.rfind(')')? + 2..];
+    let mut fields = after.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Kills every process of the run that is still alive, repeating until none is left (a
+/// process may fork while the sweep runs). Returns how many were killed.
+pub async fn sweep_run(run_id: &str, skip_pid: Option<i32>) -> usize {
+    let mut killed = 0;
+    for _ in 0..20 {
+        let pids: Vec<i32> = marked_processes(run_id)
+            .into_iter()
+            .filter(|p| Some(*p) != skip_pid)
+            .collect();
+        if pids.is_empty() {
+            break;
+        }
+        for &pid in &pids {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        killed += pids.len();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        reap_orphans();
+    }
+    killed
+}
+
+/// Makes this process the reaper of its orphaned descendants (Linux), so a run's leftovers
+/// are never re-parented out of reach, and starts the task that reaps them.
+pub fn become_subreaper() {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes plain integers.
+    let ok = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
+    if !ok {
+        tracing::warn!("cannot become a child subreaper; orphaned agent tools are left to init");
+    }
+}
+
+/// Reaps zombie children that are not agent processes tokio waits on.
+pub fn reap_orphans() {
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let supervised = SUPERVISED.lock().clone();
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        if supervised.contains(&pid) {
+            continue;
+        }
+        if let Some(('Z', ppid)) = proc_stat(pid) {
+            if ppid == me {
+                let mut status = 0;
+                // SAFETY: waitpid on a specific pid with a valid status pointer.
+                unsafe {
+                    libc::waitpid(pid, &mut status, libc::WNOHANG);
+                }
+            }
+        }
+    }
+}
+
+/// Reaps orphans every second for as long as the runtime lives.
+pub fn spawn_orphan_reaper() {
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let _ = tokio::task::spawn_blocking(reap_orphans).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_stat_of_self() {
+        let (state, ppid) = proc_stat(std::process::id() as i32).unwrap();
+        assert!(matches!(state, 'R' | 'S'));
+        assert!(ppid > 0);
+    }
+
+    #[tokio::test]
+    async fn sweeps_marked_processes_in_other_sessions() {
+        let run_id = format!("test-{}", std::process::id());
+        let child = std::process::Command::new("setsid")
+            .args(["sleep", "30"])
+            .env(RUN_MARKER, &run_id)
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // setsid may fork; wait until the marked process shows up.
+        for _ in 0..100 {
+            if !marked_processes(&run_id).is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!marked_processes(&run_id).is_empty());
+        assert!(sweep_run(&run_id, None).await >= 1);
+        assert!(marked_processes(&run_id).is_empty());
+        let mut child = child;
+        let _ = child.wait();
+        let _ = pid;
+    }
+}

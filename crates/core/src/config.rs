@@ -1,0 +1,51 @@
+//! The core's limits and timings. Every one is a key of the server's config file.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Interrupt → SIGKILL when aborting a run.
+    pub abort_grace: Duration,
+    /// The longest line read from an agent.
+    pub max_agent_line_bytes: usize,
+    /// Journal ring in memory, per session: at most this many frames…
+    pub ring_max_frames: usize,
+    /// …and at most this many bytes. Frames leave the ring only once persisted.
+    pub ring_max_bytes: usize,
+    /// How far one subscriber may fall behind the live stream before it is caught up from
+    /// the journal instead.
+    pub subscriber_queue_frames: usize,
+    /// Commands waiting behind a run, per session.
+    pub session_queue_max: usize,
+    /// A permission request nobody answers is cancelled (and the tool denied) after this.
+    pub permission_timeout: Duration,
+    /// Persistence batches: at most this long after the first frame of a batch…
+    pub persist_batch_interval: Duration,
+    /// …or this many frames, whichever comes first.
+    pub persist_batch_frames: usize,
+    /// Seq values are reserved durably this many at a time.
+    pub seq_block: u64,
+    /// A session with no run, no queue and no subscriber leaves memory after this.
+    pub idle_unload: Duration,
+    /// Runs that may be live at once, server-wide.
+    pub max_running_sessions: usize,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            abort_grace: Duration::from_secs(5),
+            max_agent_line_bytes: 64 * 1024 * 1024,
+            ring_max_frames: 10_000,
+            ring_max_bytes: 16 * 1024 * 1024,
+            subscriber_queue_frames: 4096,
+            session_queue_max: 8,
+            permission_timeout: Duration::from_secs(600),
+            persist_batch_interval: Duration::from_millis(5),
+            persist_batch_frames: 512,
+            seq_block: 1000,
+            idle_unload: Duration::from_secs(300),
+            max_running_sessions: 256,
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Batched persistence, off the hot path.
+//!
+//! Frames go to sockets as soon as they exist; this task writes them behind, one transaction
+//! per batch (every `persist_batch_interval` or `persist_batch_frames`, whichever first).
+//! The channel is bounded: if the disk cannot keep up, session actors wait on `send`, which
+//! slows the agents' pipes rather than growing memory.
+//!
+//! Some writes must be durable before the caller goes on (a seq reservation, a flush at
+//! shutdown). They carry an acknowledgement and cut the batching wait short.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::store::{SessionStore, StoreError, StoreWrite};
+
+/// One write plus what to do once it is committed.
+pub struct PersistRequest {
+    pub write: Option<StoreWrite>,
+    /// Raised to this frame's seq after commit, so the journal ring may evict it.
+    pub watermark: Option<(Arc<AtomicU64>, u64)>,
+    /// Answered after commit; its presence also ends the batching wait.
+    pub ack: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+#[derive(Clone)]
+pub struct Persister {
+    tx: mpsc::Sender<PersistRequest>,
+}
+
+impl Persister {
+    /// Starts the writer task. It ends when every `Persister` clone is dropped, after writing
+    /// what it has.
+    pub fn start(
+        store: Arc<dyn SessionStore>,
+        interval: Duration,
+        max_batch: usize,
+    ) -> (Persister, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(max_batch.max(1) * 16);
+        let task = tokio::spawn(write_loop(store, rx, interval, max_batch.max(1)));
+        (Persister { tx }, task)
+    }
+
+    /// Queues a frame write. Returns `false` if the writer is gone (the server is stopping).
+    pub async fn frame(&self, write: StoreWrite, watermark: Arc<AtomicU64>, seq: u64) -> bool {
+        self.tx
+            .send(PersistRequest {
+                write: Some(write),
+                watermark: Some((watermark, seq)),
+                ack: None,
+            })
+            .await
+            .is_ok()
+    }
+
+    /// Queues a write without waiting for it.
+    pub async fn write(&self, write: StoreWrite) -> bool {
+        self.tx
+            .send(PersistRequest {
+                write: Some(write),
+                watermark: None,
+                ack: None,
+            })
+            .await
+            .is_ok()
+    }
+
+    /// Queues a write and returns a receiver answered once it is committed.
+    pub async fn write_acked(
+        &self,
+        write: Option<StoreWrite>,
+    ) -> oneshot::Receiver<Result<(), String>> {
+        let (ack, rx) = oneshot::channel();
+        let _ = self
+            .tx
+            .send(PersistRequest {
+                write,
+                watermark: None,
+                ack: Some(ack),
+            })
+            .await;
+        rx
+    }
+
+    /// Waits until everything queued before this call is committed.
+    pub async fn flush(&self) -> Result<(), String> {
+        match self.write_acked(None).await.await {
+            Ok(result) => result,
+            Err(_) => Err("the persistence task has stopped".into()),
+        }
+    }
+}
+
+async fn write_loop(
+    store: Arc<dyn SessionStore>,
+    mut rx: mpsc::Receiver<PersistRequest>,
+    interval: Duration,
+    max_batch: usize,
+) {
+    let mut batch: Vec<PersistRequest> = Vec::with_capacity(max_batch);
+    loop {
+        if rx.recv_many(&mut batch, max_batch).await == 0 {
+            break;
+        }
+        // Gather more until the window closes, unless someone waits on this batch.
+        let deadline = Instant::now() + interval;
+        while batch.len() < max_batch && !batch.iter().any(|r| r.ack.is_some()) {
+            let room = max_batch - batch.len();
+            tokio::select! {
+                n = rx.recv_many(&mut batch, room) => if n == 0 { break },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let requests = std::mem::take(&mut batch);
+        let store = Arc::clone(&store);
+        let result = tokio::task::spawn_blocking(move || {
+            let mut requests = requests;
+            let writes: Vec<StoreWrite> =
+                requests.iter_mut().filter_map(|r| r.write.take()).collect();
+            let result = if writes.is_empty() {
+                Ok(())
+            } else {
+                store.apply(&writes)
+            };
+            (requests, result)
+        })
+        .await;
+        let (requests, result) = match result {
+            Ok(done) => done,
+            Err(join) => {
+                tracing::error!(error = %join, "persistence batch panicked");
+                continue;
+            }
+        };
+        finish(requests, result);
+    }
+}
+
+fn finish(requests: Vec<PersistRequest>, result: Result<(), StoreError>) {
+    if let Err(e) = &result {
+        // Frames stay in the ring (their watermark does not move), so nothing a subscriber
+        // needs is lost while the server lives; the failure is loud.
+        tracing::error!(error = %e, "persisting a batch failed");
+    }
+    for request in requests {
+        if result.is_ok() {
+            if let Some((mark, seq)) = &request.watermark {
+                mark.fetch_max(*seq, Ordering::Release);
+            }
+        }
+        if let Some(ack) = request.ack {
+            let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Building and running the server: `Application::build` opens the store, registers projects,
+//! recovers interrupted sessions and binds the listener (port 0 works, for tests);
+//! `run_until_stopped` serves until the shutdown token fires, then stops every run and
+//! flushes the journal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use switchboard_agent_api::Agent;
+use switchboard_core::projects::{Project, ProjectIndex};
+use switchboard_core::{Registry, SessionStore};
+use switchboard_store::SqliteStore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{self, Token};
+use crate::config::Settings;
+use crate::error::ServerError;
+use crate::ws;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub max_frame_bytes: usize,
+    pub connection_queue_frames: usize,
+    /// Fires when the server stops; open connections close.
+    pub shutdown: CancellationToken,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    token: Token,
+    token_generated: bool,
+}
+
+impl Application {
+    pub async fn build(
+        settings: Settings,
+        agents: Vec<Arc<dyn Agent>>,
+    ) -> Result<Self, ServerError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
+        })?;
+        let (token, token_generated) =
+            auth::load_or_generate(&settings.token_path(), settings.token.clone())?;
+        let store: Arc<dyn SessionStore> = Arc::new(SqliteStore::open(
+            &settings.database_path(),
+            settings.durability,
+        )?);
+
+        let stored_projects = {
+            let store = Arc::clone(&store);
+            tokio::task::spawn_blocking(move || store.list_projects())
+                .await
+                .map_err(|e| ServerError::Setting(e.to_string()))?
+                .map_err(switchboard_core::RegistryError::from)?
+        };
+        let projects =
+            ProjectIndex::new(stored_projects.iter().map(Project::from_record).collect());
+
+        switchboard_agents::sweep::become_subreaper();
+        switchboard_agents::sweep::spawn_orphan_reaper();
+        let (registry, recovered) =
+            Registry::open(settings.core.clone(), store, agents, projects).await?;
+        for session in &recovered {
+            tracing::warn!(
+                session = %session.id,
+                lost_from = ?session.lost_from,
+                lost_to = ?session.lost_to,
+                "a run was live when the server last stopped; marked interrupted"
+            );
+        }
+        for path in &settings.projects {
+            let root = std::fs::canonicalize(path).map_err(|e| ServerError::Project {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            if !root.is_dir() {
+                return Err(ServerError::Project {
+                    path: path.clone(),
+                    message: "not a directory".into(),
+                });
+            }
+            let project = registry.register_project(&root).await?;
+            tracing::info!(project = %project.root.display(), name = %project.project_name, "project registered");
+        }
+
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: settings.listen.to_string(),
+                    source,
+                })?;
+        let state = AppState {
+            registry,
+            max_frame_bytes: settings.max_frame_bytes,
+            connection_queue_frames: settings.connection_queue_frames,
+            shutdown: CancellationToken::new(),
+        };
+        let protected = Router::new().route("/ws", get(ws::upgrade)).route_layer(
+            axum::middleware::from_fn_with_state(token.clone(), auth::require_bearer),
+        );
+        let router = Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .merge(protected)
+            .with_state(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+            token,
+            token_generated,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The URL a browser logs in with (it carries the token in the fragment, which browsers
+    /// never send to a server). Printed once, when the token is generated.
+    pub fn login_url(&self) -> Option<String> {
+        self.token_generated.then(|| {
+            format!(
+                "http://{}/#token={}",
+                self.local_addr(),
+                self.token.expose()
+            )
+        })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.state.registry
+    }
+
+    /// Cancel it to stop the server.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> Result<(), ServerError> {
+        let shutdown = self.state.shutdown.clone();
+        let registry = self.state.registry.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .map_err(ServerError::Serve)?;
+        // Connections are closed; stop every run (they end `interrupted`) and flush.
+        registry.shutdown().await;
+        Ok(())
+    }
+}

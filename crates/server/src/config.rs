@@ -1,0 +1,292 @@
+//! Settings: defaults, then the config file, then the environment, then flags.
+//!
+//! Every flag has a key in the config file (`<data-dir>/config.toml` unless `--config` names
+//! another); every limit of the core has one too. The file is optional.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use switchboard_core::CoreConfig;
+use switchboard_store::Durability;
+
+use crate::error::ServerError;
+
+/// The config file's keys. Every key is optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `--listen`: address and port, loopback by default.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--token`. Prefer the environment or the generated token file.
+    pub token: Option<String>,
+    /// `--project`, repeatable: projects registered at start-up.
+    #[serde(default)]
+    pub projects: Vec<PathBuf>,
+    /// Interrupt → SIGKILL when aborting, in milliseconds (5000).
+    pub abort_grace_ms: Option<u64>,
+    /// The largest inbound WebSocket frame, in bytes (16 MiB).
+    pub max_frame_bytes: Option<usize>,
+    /// The longest agent output line read, in bytes (64 MiB).
+    pub max_agent_line_bytes: Option<usize>,
+    /// Journal ring per session, in frames (10000).
+    pub journal_ring_frames: Option<usize>,
+    /// Journal ring per session, in bytes (16 MiB).
+    pub journal_ring_bytes: Option<usize>,
+    /// How far a subscriber may lag before it is caught up from the journal, in frames (4096).
+    pub subscriber_queue_frames: Option<usize>,
+    /// Commands queued per session (8).
+    pub session_queue_max: Option<usize>,
+    /// Unanswered permission requests are cancelled after this, in milliseconds (600000).
+    pub permission_timeout_ms: Option<u64>,
+    /// Persistence batch window, in milliseconds (5): the durability window.
+    pub persist_batch_ms: Option<u64>,
+    /// Persistence batch size, in frames (512).
+    pub persist_batch_frames: Option<usize>,
+    /// `process` (survive a server crash; default) or `power` (fsync every batch).
+    pub durability: Option<String>,
+    /// Runs live at once, server-wide (256).
+    pub max_running_sessions: Option<usize>,
+    /// An idle session leaves memory after this, in seconds (300).
+    pub idle_unload_secs: Option<u64>,
+    /// Frames queued for one connection's socket before its subscriptions wait (1024).
+    pub connection_queue_frames: Option<usize>,
+}
+
+/// Values given on the command line (or through the environment by clap).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub token: Option<String>,
+    pub projects: Vec<PathBuf>,
+}
+
+/// The resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `Some` when the operator supplied a token (never printed); `None` to use or generate the
+    /// data dir's token.
+    pub token: Option<String>,
+    pub projects: Vec<PathBuf>,
+    pub max_frame_bytes: usize,
+    pub connection_queue_frames: usize,
+    pub durability: Durability,
+    pub core: CoreConfig,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
+
+impl Settings {
+    /// Defaults for a data dir, as used by tests and by `serve` without a config file.
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            data_dir,
+            token: None,
+            projects: Vec::new(),
+            max_frame_bytes: 16 * 1024 * 1024,
+            connection_queue_frames: 1024,
+            durability: Durability::Process,
+            core: CoreConfig::default(),
+        }
+    }
+
+    pub fn load(overrides: Overrides) -> Result<Self, ServerError> {
+        let data_dir = match overrides.data_dir.clone() {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        };
+        let config_path = overrides
+            .config
+            .clone()
+            .unwrap_or_else(|| data_dir.join("config.toml"));
+        let file = read_file_config(&config_path, overrides.config.is_some())?;
+        // A data dir named in the config file counts only when no flag named one.
+        let data_dir = match (&overrides.data_dir, &file.data_dir) {
+            (None, Some(dir)) => dir.clone(),
+            _ => data_dir,
+        };
+        let mut settings = Settings::for_data_dir(data_dir);
+        settings.apply_file(&file)?;
+        if let Some(listen) = overrides.listen {
+            settings.listen = parse_listen(&listen)?;
+        }
+        if let Some(token) = overrides.token.filter(|t| !t.is_empty()) {
+            settings.token = Some(token);
+        }
+        settings.projects.extend(overrides.projects);
+        Ok(settings)
+    }
+
+    fn apply_file(&mut self, file: &FileConfig) -> Result<(), ServerError> {
+        if let Some(listen) = &file.listen {
+            self.listen = parse_listen(listen)?;
+        }
+        if let Some(token) = file.token.clone().filter(|t| !t.is_empty()) {
+            self.token = Some(token);
+        }
+        self.projects.extend(file.projects.iter().cloned());
+        let core = &mut self.core;
+        let ms = Duration::from_millis;
+        if let Some(v) = file.abort_grace_ms {
+            core.abort_grace = ms(v);
+        }
+        if let Some(v) = file.max_frame_bytes {
+            self.max_frame_bytes = positive("max_frame_bytes", v)?;
+        }
+        if let Some(v) = file.max_agent_line_bytes {
+            core.max_agent_line_bytes = positive("max_agent_line_bytes", v)?;
+        }
+        if let Some(v) = file.journal_ring_frames {
+            core.ring_max_frames = positive("journal_ring_frames", v)?;
+        }
+        if let Some(v) = file.journal_ring_bytes {
+            core.ring_max_bytes = positive("journal_ring_bytes", v)?;
+        }
+        if let Some(v) = file.subscriber_queue_frames {
+            core.subscriber_queue_frames = positive("subscriber_queue_frames", v)?;
+        }
+        if let Some(v) = file.session_queue_max {
+            core.session_queue_max = v;
+        }
+        if let Some(v) = file.permission_timeout_ms {
+            core.permission_timeout = ms(v);
+        }
+        if let Some(v) = file.persist_batch_ms {
+            core.persist_batch_interval = ms(v);
+        }
+        if let Some(v) = file.persist_batch_frames {
+            core.persist_batch_frames = positive("persist_batch_frames", v)?;
+        }
+        if let Some(v) = file.max_running_sessions {
+            core.max_running_sessions = positive("max_running_sessions", v)?;
+        }
+        if let Some(v) = file.idle_unload_secs {
+            core.idle_unload = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = file.connection_queue_frames {
+            self.connection_queue_frames = positive("connection_queue_frames", v)?;
+        }
+        if let Some(d) = &file.durability {
+            self.durability = match d.as_str() {
+                "process" => Durability::Process,
+                "power" => Durability::Power,
+                other => {
+                    return Err(ServerError::Setting(format!(
+                        "durability must be \"process\" or \"power\", not {other:?}"
+                    )))
+                }
+            };
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("switchboard.sqlite")
+    }
+
+    pub fn token_path(&self) -> PathBuf {
+        self.data_dir.join("token")
+    }
+}
+
+fn positive(key: &str, v: usize) -> Result<usize, ServerError> {
+    if v == 0 {
+        Err(ServerError::Setting(format!(
+            "{key} must be greater than 0"
+        )))
+    } else {
+        Ok(v)
+    }
+}
+
+fn parse_listen(listen: &str) -> Result<SocketAddr, ServerError> {
+    listen.parse().map_err(|_| {
+        ServerError::Setting(format!(
+            "listen must be ADDR:PORT (for example 127.0.0.1:7420), not {listen:?}"
+        ))
+    })
+}
+
+fn read_file_config(path: &Path, required: bool) -> Result<FileConfig, ServerError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| ServerError::ConfigParse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            Ok(FileConfig::default())
+        }
+        Err(source) => Err(ServerError::ConfigRead {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// `$XDG_DATA_HOME/switchboard` (usually `~/.local/share/switchboard`).
+pub fn default_data_dir() -> Result<PathBuf, ServerError> {
+    dirs::data_dir()
+        .map(|d| d.join("switchboard"))
+        .ok_or_else(|| ServerError::Setting("no user data directory; pass --data-dir".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "listen = \"127.0.0.1:9000\"\nabort_grace_ms = 250\nsession_queue_max = 3\ndurability = \"power\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(settings.listen.port(), 9000);
+        assert_eq!(settings.core.abort_grace, Duration::from_millis(250));
+        assert_eq!(settings.core.session_queue_max, 3);
+        assert_eq!(settings.durability, Durability::Power);
+        let settings = Settings::load(Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(settings.listen.port(), 0);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let load = || {
+            Settings::load(Overrides {
+                data_dir: Some(dir.path().to_owned()),
+                config: Some(path.clone()),
+                ..Default::default()
+            })
+        };
+        assert!(matches!(load(), Err(ServerError::ConfigParse { .. })));
+        std::fs::write(&path, "durability = \"sometimes\"\n").unwrap();
+        assert!(matches!(load(), Err(ServerError::Setting(_))));
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            matches!(load(), Err(ServerError::ConfigRead { .. })),
+            "a named config file must exist"
+        );
+    }
+}

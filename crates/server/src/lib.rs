@@ -1,0 +1,12 @@
+//! The Switchboard server: configuration, authentication, the HTTP app with its `/ws`
+//! endpoint, and start-up/shutdown. Sessions themselves live in `switchboard-core`.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod ws;
+
+pub use app::Application;
+pub use config::{Overrides, Settings};
+pub use error::ServerError;

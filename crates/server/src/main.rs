@@ -1,0 +1,111 @@
+//! `switchboard`: the server, and (later) its terminal client.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use switchboard_server::{Application, Overrides, ServerError, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Run coding agents on a machine you own, from any browser or terminal"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server.
+    Serve(ServeArgs),
+    /// Print the protocol's JSON Schema.
+    Schema,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address and port to listen on [default: 127.0.0.1:7420].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Where the database, the token and the config file live [default: the user data dir].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The config file [default: <data-dir>/config.toml; optional].
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// The access token [default: generated once and kept in the data dir].
+    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Register a project directory (repeatable).
+    #[arg(long = "project", value_name = "DIR")]
+    projects: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Schema => {
+            print!("{}", switchboard_protocol::schema::protocol_schema_json());
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => {
+            init_tracing();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("the tokio runtime starts");
+            match runtime.block_on(serve(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("switchboard: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), ServerError> {
+    let settings = Settings::load(Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        config: args.config,
+        token: args.token,
+        projects: args.projects,
+    })?;
+    let app = Application::build(settings, switchboard_agents::all_agents()).await?;
+    // User-facing output, not logs: the address, and the login URL the one time a token is
+    // generated.
+    println!("Switchboard listening on http://{}", app.local_addr());
+    if let Some(url) = app.login_url() {
+        println!("Open {url} to log in (shown once; the token is kept in the data dir).");
+    }
+    let stop = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: interrupting live runs and flushing the journal");
+        stop.cancel();
+    });
+    app.run_until_stopped().await
+}
+
+async fn wait_for_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM can be handled");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

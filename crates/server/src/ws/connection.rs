@@ -1,0 +1,356 @@
+//! One WebSocket connection.
+//!
+//! The reader handles client messages one at a time, in order. Everything the connection
+//! receives goes through one bounded queue to one writer task: replies from the reader, and
+//! journaled frames from one subscription task per attached session. When the socket is slow
+//! the queue fills, the subscription tasks wait, their live receivers lag, and they catch up
+//! from the journal later: the server never buffers without bound for a slow client, and the
+//! client never silently misses a frame.
+//!
+//! Generic over the socket's halves so it can be driven without a network in unit tests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde::Serialize;
+use switchboard_core::session::RunReply;
+use switchboard_core::subscription::{self, ForwardError};
+use switchboard_core::{Frame, SessionHandle};
+use switchboard_protocol::client::{AgentCommand, ClientMessage, PermissionResponse};
+use switchboard_protocol::server::{
+    encode_reply, AbortOutcome, ErrorFrame, SessionAbortedNotFound, SessionBusy, BUSY_MESSAGE,
+};
+use switchboard_protocol::{now_ms, ErrorCode, ProtocolError, Provider, SessionId};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::app::AppState;
+
+pub async fn serve_connection<W, R>(mut sink: W, mut stream: R, state: AppState)
+where
+    W: Sink<Message> + Unpin + Send + 'static,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
+{
+    let (out, mut queue) = mpsc::channel::<Bytes>(state.connection_queue_frames.max(1));
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = queue.recv().await {
+            // Every frame is JSON produced by serde_json, so always UTF-8.
+            let Ok(text) = Utf8Bytes::try_from(bytes) else {
+                continue;
+            };
+            if sink.send(Message::Text(text)).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let shutdown = state.shutdown.clone();
+    let mut connection = Connection {
+        state,
+        out,
+        subscriptions: HashMap::new(),
+    };
+    loop {
+        tokio::select! {
+            message = stream.next() => match message {
+                Some(Ok(Message::Text(text))) => connection.on_text(text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => {
+                    connection
+                        .error(ProtocolError::new(ErrorCode::BadFrame, "binary frames are not accepted; send JSON text"), None, None)
+                        .await
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            },
+            _ = shutdown.cancelled() => break,
+        }
+        if connection.out.is_closed() {
+            break;
+        }
+    }
+    // Closing a connection never stops a session: only this connection's subscriptions end.
+    for (_, task) in connection.subscriptions.drain() {
+        task.abort();
+    }
+    drop(connection);
+    let _ = writer.await;
+}
+
+struct Connection {
+    state: AppState,
+    out: mpsc::Sender<Bytes>,
+    subscriptions: HashMap<SessionId, JoinHandle<()>>,
+}
+
+impl Connection {
+    async fn on_text(&mut self, text: &str) {
+        if text.len() > self.state.max_frame_bytes {
+            let message = format!(
+                "frame of {} bytes exceeds the limit of {} bytes",
+                text.len(),
+                self.state.max_frame_bytes
+            );
+            return self
+                .error(
+                    ProtocolError::new(ErrorCode::FrameTooLarge, message),
+                    None,
+                    None,
+                )
+                .await;
+        }
+        match ClientMessage::parse(text) {
+            Ok(message) => self.dispatch(message).await,
+            Err(failure) => {
+                self.error(
+                    failure.error,
+                    failure.request_type,
+                    failure.client_request_id,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, message: ClientMessage) {
+        match message {
+            ClientMessage::Command(command) => self.command(*command).await,
+            ClientMessage::Abort {
+                session_ref,
+                provider,
+                request_type,
+                client_request_id,
+            } => {
+                self.abort(&session_ref, provider, request_type, client_request_id)
+                    .await
+            }
+            ClientMessage::CheckSessionStatus {
+                session_ref,
+                provider,
+                last_seq,
+            } => {
+                self.attach(&session_ref, provider, last_seq, "check-session-status")
+                    .await
+            }
+            ClientMessage::Subscribe {
+                session_ref,
+                last_seq,
+            } => {
+                self.attach(&session_ref, None, Some(last_seq), "subscribe")
+                    .await
+            }
+            ClientMessage::Unsubscribe { session_ref } => self.unsubscribe(&session_ref).await,
+            ClientMessage::GetActiveSessions => {
+                let sessions = self.state.registry.active_sessions();
+                self.reply("active-sessions", &sessions).await;
+            }
+            ClientMessage::PermissionResponse(response) => self.permission(response).await,
+            // Accepted for seed clients; Switchboard sends no telemetry anywhere.
+            ClientMessage::TelemetrySettings => {}
+        }
+    }
+
+    async fn command(&mut self, command: AgentCommand) {
+        let request_type = command.request_type.clone();
+        let client_request_id = command.client_request_id.clone();
+        let registry = self.state.registry.clone();
+        let (handle, prepared) = match registry.prepare(command).await {
+            Ok(prepared) => prepared,
+            Err(e) => return self.error(e, Some(request_type), client_request_id).await,
+        };
+        // Subscribed before the command reaches the session, so this connection sees every
+        // frame of the run from `session-accepted` on.
+        if let Err(e) = self.ensure_subscribed(&handle).await {
+            return self.error(e, Some(request_type), client_request_id).await;
+        }
+        match registry.submit(&handle, prepared).await {
+            RunReply::Accepted | RunReply::Queued { .. } => {}
+            RunReply::Busy => {
+                let busy = SessionBusy {
+                    session_id: handle.id,
+                    provider: handle.provider,
+                    request_type,
+                    client_request_id,
+                    is_processing: true,
+                    reason: "session-already-active".into(),
+                    message: BUSY_MESSAGE.into(),
+                    reported_at: now_ms(),
+                    project_name: handle.project_name.clone(),
+                };
+                self.reply("session-busy", &busy).await;
+            }
+            RunReply::Rejected(e) => self.error(e, Some(request_type), client_request_id).await,
+        }
+    }
+
+    async fn abort(
+        &mut self,
+        session_ref: &str,
+        provider: Option<Provider>,
+        request_type: &'static str,
+        client_request_id: Option<String>,
+    ) {
+        let registry = self.state.registry.clone();
+        // Attach first: the answer (`session-aborted`) and the terminal state are journaled
+        // frames, and the connection that asked must see them.
+        if let Ok(Some(handle)) = registry.find(session_ref, provider).await {
+            if provider.is_none_or(|p| p == handle.provider) {
+                if let Err(e) = self.ensure_subscribed(&handle).await {
+                    return self
+                        .error(e, Some(request_type.into()), client_request_id)
+                        .await;
+                }
+            }
+        }
+        match registry.abort(session_ref, provider).await {
+            Ok((_, AbortOutcome::NotFound)) => {
+                let reply = SessionAbortedNotFound {
+                    session_id: session_ref.to_owned(),
+                    provider,
+                    success: false,
+                    outcome: AbortOutcome::NotFound,
+                };
+                self.reply("session-aborted", &reply).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.error(e, Some(request_type.into()), client_request_id)
+                    .await
+            }
+        }
+    }
+
+    /// `subscribe` and `check-session-status`: a status reply, then (for a given `lastSeq`)
+    /// every journaled frame after it, then live frames.
+    async fn attach(
+        &mut self,
+        session_ref: &str,
+        provider: Option<Provider>,
+        last_seq: Option<u64>,
+        request_type: &str,
+    ) {
+        let registry = self.state.registry.clone();
+        // Our own ids are found whatever provider the client names (the seed defaulted it to
+        // claude); the hint only narrows the search among native ids.
+        let attached = match registry.attach(session_ref, None).await {
+            Err(e) if e.code == ErrorCode::UnknownSession && provider.is_some() => {
+                registry.attach(session_ref, provider).await
+            }
+            other => other,
+        };
+        let (handle, live) = match attached {
+            Ok(attached) => attached,
+            Err(e) => return self.error(e, Some(request_type.into()), None).await,
+        };
+        let status = handle.status();
+        self.reply("session-status", &status).await;
+        let already = self
+            .subscriptions
+            .get(&handle.id)
+            .is_some_and(|t| !t.is_finished());
+        match last_seq {
+            // Replay requested: restart this session's subscription from the client's seq.
+            Some(from) => self.start_forwarder(&handle, live, from),
+            None if already => {}
+            None => self.start_forwarder(&handle, live, status.last_seq),
+        }
+    }
+
+    async fn unsubscribe(&mut self, session_ref: &str) {
+        match self.state.registry.find(session_ref, None).await {
+            Ok(Some(handle)) => {
+                if let Some(task) = self.subscriptions.remove(&handle.id) {
+                    task.abort();
+                }
+            }
+            Ok(None) => {
+                let e = ProtocolError::new(
+                    ErrorCode::UnknownSession,
+                    format!("no session {session_ref:?}"),
+                );
+                self.error(e, Some("unsubscribe".into()), None).await
+            }
+            Err(e) => self.error(e, Some("unsubscribe".into()), None).await,
+        }
+    }
+
+    async fn permission(&mut self, response: PermissionResponse) {
+        if let Err(e) = self.state.registry.permission_response(response).await {
+            self.error(e, Some("claude-permission-response".into()), None)
+                .await;
+        }
+    }
+
+    /// Subscribes this connection to a session it acts on, from the journal's current head,
+    /// unless it is subscribed already.
+    async fn ensure_subscribed(
+        &mut self,
+        handle: &Arc<SessionHandle>,
+    ) -> Result<(), ProtocolError> {
+        if self
+            .subscriptions
+            .get(&handle.id)
+            .is_some_and(|t| !t.is_finished())
+        {
+            return Ok(());
+        }
+        let live = match self.state.registry.attach_handle(handle) {
+            Some(live) => live,
+            None => {
+                self.state
+                    .registry
+                    .attach(&handle.id.to_string(), None)
+                    .await?
+                    .1
+            }
+        };
+        let from = handle.journal.head();
+        self.start_forwarder(handle, live, from);
+        Ok(())
+    }
+
+    fn start_forwarder(
+        &mut self,
+        handle: &Arc<SessionHandle>,
+        live: broadcast::Receiver<Frame>,
+        from: u64,
+    ) {
+        let journal = Arc::clone(&handle.journal);
+        let out = self.out.clone();
+        let session = handle.id;
+        let task = tokio::spawn(async move {
+            match subscription::forward(journal, live, from, out.clone()).await {
+                Ok(()) | Err(ForwardError::ConnectionClosed) => {}
+                Err(ForwardError::Store(e)) => {
+                    tracing::error!(%session, error = %e, "replaying a journal failed");
+                    let frame = ErrorFrame::new(
+                        ErrorCode::Internal,
+                        format!("replaying session {session} failed: {e}"),
+                    );
+                    let _ = out.send(frame.encode().into()).await;
+                }
+            }
+        });
+        if let Some(old) = self.subscriptions.insert(handle.id, task) {
+            old.abort();
+        }
+    }
+
+    async fn reply<B: Serialize>(&self, frame_type: &str, body: &B) {
+        let _ = self.out.send(encode_reply(frame_type, body).into()).await;
+    }
+
+    async fn error(
+        &self,
+        error: ProtocolError,
+        request_type: Option<String>,
+        client_request_id: Option<String>,
+    ) {
+        let mut frame = ErrorFrame::new(error.code, error.message);
+        frame.request_type = request_type;
+        frame.client_request_id = client_request_id;
+        let _ = self.out.send(frame.encode().into()).await;
+    }
+}

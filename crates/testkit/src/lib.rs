@@ -1,0 +1,14 @@
+//! Test kit: what Switchboard's black-box tests need to drive a real server.
+//!
+//! - [`client`]: a WebSocket client that speaks the protocol as a client would;
+//! - [`server`]: the real `switchboard` binary on port 0 in a throw-away data dir;
+//! - [`fake_agent`]: an in-process agent that streams, fails, hangs and asks for permission;
+//! - [`fixtures`]: where the fixture CLIs (such as `fake-cursor-agent`) are.
+
+pub mod client;
+pub mod fake_agent;
+pub mod fixtures;
+pub mod server;
+
+pub use client::WsClient;
+pub use server::{TestServer, TestServerOptions};

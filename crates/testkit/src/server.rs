@@ -1,0 +1,147 @@
+//! The real `switchboard` binary, started on port 0 in a throw-away data dir, with one
+//! registered project directory.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::client::WsClient;
+
+pub struct TestServerOptions {
+    /// Extra `config.toml` content.
+    pub config: String,
+    /// Extra environment for the server (and so for its agents).
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for TestServerOptions {
+    fn default() -> Self {
+        Self {
+            config: String::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+pub struct TestServer {
+    pub binary: PathBuf,
+    pub addr: SocketAddr,
+    pub token: String,
+    pub data_dir: tempfile::TempDir,
+    pub project: tempfile::TempDir,
+    options: TestServerOptions,
+    child: Option<Child>,
+}
+
+impl TestServer {
+    pub fn start(binary: &Path, options: TestServerOptions) -> Result<Self> {
+        let data_dir = tempfile::tempdir()?;
+        let project = tempfile::tempdir()?;
+        std::fs::write(data_dir.path().join("config.toml"), &options.config)?;
+        let mut server = Self {
+            binary: binary.to_owned(),
+            addr: "127.0.0.1:0".parse()?,
+            token: format!("test-token-{}", uuid::Uuid::new_v4()),
+            data_dir,
+            project,
+            options,
+            child: None,
+        };
+        server.spawn("127.0.0.1:0")?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self, listen: &str) -> Result<()> {
+        let mut command = Command::new(&self.binary);
+        command
+            .args(["serve", "--listen", listen, "--data-dir"])
+            .arg(self.data_dir.path())
+            .arg("--project")
+            .arg(self.project.path())
+            .env("SWITCHBOARD_TOKEN", &self.token)
+            .env("SWITCHBOARD_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &self.options.env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().context("starting switchboard")?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("Switchboard listening on http://") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .map_err(|_| anyhow!("switchboard did not report its address"))?;
+        self.addr = addr.parse()?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    pub fn project_path(&self) -> &Path {
+        self.project.path()
+    }
+
+    pub async fn client(&self) -> Result<WsClient> {
+        WsClient::connect(self.addr, &self.token).await
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Sends a signal and waits for the process to exit.
+    pub fn stop_with(&mut self, signal: i32) -> Result<std::process::ExitStatus> {
+        let mut child = self.child.take().ok_or_else(|| anyhow!("not running"))?;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(child.id() as i32, signal);
+        }
+        for _ in 0..300 {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        bail!("switchboard did not exit within 15 s of signal {signal}")
+    }
+
+    /// Starts the binary again on the same data dir and port.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            self.stop_with(libc::SIGTERM)?;
+        }
+        let listen = self.addr.to_string();
+        self.spawn(&listen)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            for _ in 0..100 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
