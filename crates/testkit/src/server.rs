@@ -11,6 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::client::WsClient;
 
+#[derive(Default)]
 pub struct TestServerOptions {
     /// Extra `config.toml` content.
     pub config: String,
@@ -18,14 +19,6 @@ pub struct TestServerOptions {
     pub env: Vec<(String, String)>,
 }
 
-impl Default for TestServerOptions {
-    fn default() -> Self {
-        Self {
-            config: String::new(),
-            env: Vec::new(),
-        }
-    }
-}
 
 pub struct TestServer {
     pub binary: PathBuf,
