@@ -211,7 +211,7 @@ impl Registry {
             continue_only: command.request_type == "cursor-resume",
         };
         agent.check(&spec).map_err(ProtocolError::invalid_field)?;
-        let prepared = PreparedRun {
+        let mut prepared = PreparedRun {
             request_type: command.request_type,
             client_request_id: command.client_request_id,
             queue: command.queue,
@@ -221,14 +221,21 @@ impl Registry {
         let handle = match existing {
             Some(handle) => handle,
             None => {
-                self.create(
-                    command.provider,
-                    &placement,
-                    adopt,
-                    prepared.spec.session_id,
-                    prepared.spec.model.clone(),
-                )
-                .await
+                let (handle, created) = self
+                    .create(
+                        command.provider,
+                        &placement,
+                        adopt,
+                        prepared.spec.session_id,
+                        prepared.spec.model.clone(),
+                    )
+                    .await;
+                if !created {
+                    // Another command adopted the same native id first: this one joins it.
+                    prepared.is_new_session = false;
+                    prepared.spec.session_id = handle.id;
+                }
+                handle
             }
         };
         Ok((handle, prepared))
@@ -244,7 +251,7 @@ impl Registry {
         native_id: Option<String>,
         id: SessionId,
         model: Option<String>,
-    ) -> Arc<SessionHandle> {
+    ) -> (Arc<SessionHandle>, bool) {
         let _creating = self.shared.create_lock.lock().await;
         if let Some(native_id) = &native_id {
             let existing = self
@@ -256,7 +263,7 @@ impl Registry {
             if let Some(handle) =
                 existing.and_then(|id| self.shared.sessions.lock().get(&id).cloned())
             {
-                return handle;
+                return (handle, false);
             }
         }
         let now = now_ms();
@@ -288,7 +295,7 @@ impl Registry {
             self.shared.native.lock().insert((provider, native_id), id);
         }
         self.shared.sessions.lock().insert(id, Arc::clone(&handle));
-        handle
+        (handle, true)
     }
 
     /// Finds a session by our id or by a provider's native id, loading it from the store if
@@ -391,25 +398,29 @@ impl Registry {
 
     /// Hands a prepared command to its session's actor.
     pub async fn submit(&self, handle: &Arc<SessionHandle>, run: PreparedRun) -> RunReply {
-        let (reply, answer) = oneshot::channel();
-        if !self.send(
-            handle,
-            SessionCommand::Run {
-                run: Box::new(run),
+        let mut handle = Arc::clone(handle);
+        for _ in 0..3 {
+            let (reply, answer) = oneshot::channel();
+            let command = SessionCommand::Run {
+                run: Box::new(run.clone()),
                 reply,
-            },
-        ) {
-            return RunReply::Rejected(ProtocolError::new(
-                ErrorCode::Internal,
-                "the session is unloading; try again",
-            ));
+            };
+            if self.send(&handle, command) {
+                return answer.await.unwrap_or_else(|_| {
+                    RunReply::Rejected(ProtocolError::new(ErrorCode::Internal, "the session stopped"))
+                });
+            }
+            // The session left memory between lookup and send: load it again.
+            match self.load(handle.id).await {
+                Ok(Some(fresh)) => handle = fresh,
+                Ok(None) => break,
+                Err(e) => return RunReply::Rejected(e),
+            }
         }
-        answer.await.unwrap_or_else(|_| {
-            RunReply::Rejected(ProtocolError::new(
-                ErrorCode::Internal,
-                "the session stopped",
-            ))
-        })
+        RunReply::Rejected(ProtocolError::new(
+            ErrorCode::Internal,
+            "the session kept unloading; try again",
+        ))
     }
 
     pub async fn abort(
@@ -420,7 +431,10 @@ impl Registry {
         let Some(handle) = self.find(reference, provider).await? else {
             return Ok((None, AbortOutcome::NotFound));
         };
-        if provider.is_some_and(|p| p != handle.provider) {
+        // A provider hint narrows native ids; our own ids are unambiguous (the seed defaulted
+        // the hint to claude, so a mismatch there is not a reason to refuse).
+        let ours = SessionId::parse(reference).is_some_and(|id| id == handle.id);
+        if !ours && provider.is_some_and(|p| p != handle.provider) {
             return Ok((None, AbortOutcome::NotFound));
         }
         for _ in 0..3 {

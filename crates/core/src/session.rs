@@ -185,6 +185,7 @@ pub(crate) fn spawn(
         model: record.model.clone(),
         start_time: record.start_time,
         stopping: None,
+        discard: false,
         response_type: format!("{prefix}-response"),
         complete_type: format!("{prefix}-complete"),
         error_type: format!("{prefix}-error"),
@@ -226,6 +227,8 @@ struct SessionActor {
     model: Option<String>,
     start_time: Option<u64>,
     stopping: Option<oneshot::Sender<()>>,
+    /// Set when a new session's first command was refused: the actor forgets the session.
+    discard: bool,
     response_type: String,
     complete_type: String,
     error_type: String,
@@ -236,6 +239,10 @@ impl SessionActor {
         loop {
             if self.stopping.is_some() && self.run.is_none() {
                 self.finish_stop().await;
+                return;
+            }
+            if self.discard {
+                self.forget().await;
                 return;
             }
             let permission_deadline = self
@@ -281,10 +288,8 @@ impl SessionActor {
                 if let Some(run) = &mut self.run {
                     run.interrupted = true;
                     run.abort.cancel();
-                    for pending in run.pending.drain(..) {
-                        self.shared.permissions.lock().remove(&pending.request_id);
-                    }
                 }
+                self.cancel_permissions(PermissionCancelReason::Cancelled).await;
                 self.stopping = Some(done);
             }
         }
@@ -300,7 +305,12 @@ impl SessionActor {
         if self.run.is_none() {
             return match self.start_run(prepared, true).await {
                 Ok(()) => RunReply::Accepted,
-                Err(e) => RunReply::Rejected(e),
+                Err(e) => {
+                    // A session whose very first command was refused never existed for any
+                    // client: forget it rather than leave a record with no run.
+                    self.discard = self.last_seq == 0;
+                    RunReply::Rejected(e)
+                }
             };
         }
         if !prepared.queue {
@@ -843,6 +853,24 @@ impl SessionActor {
         }
         self.release_reservation().await;
         true
+    }
+
+    /// Removes a session that never journaled anything, from memory and from the store.
+    async fn forget(&mut self) {
+        self.shared.sessions.lock().remove(&self.handle.id);
+        if let Some(native) = &self.native_id {
+            self.shared
+                .native
+                .lock()
+                .remove(&(self.handle.provider, native.clone()));
+        }
+        if let Some((_, committed)) = self.next_reservation.take() {
+            let _ = committed.await;
+        }
+        self.shared
+            .persister
+            .write(StoreWrite::DeleteSession(self.handle.id))
+            .await;
     }
 
     async fn finish_stop(&mut self) {

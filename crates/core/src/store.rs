@@ -81,6 +81,8 @@ pub enum StoreWrite {
         session: SessionId,
         seq: u64,
     },
+    /// Forgets a session that never journaled a frame (its first command was refused).
+    DeleteSession(SessionId),
 }
 
 pub trait SessionStore: Send + Sync + 'static {

@@ -29,6 +29,9 @@ use tokio::task::JoinHandle;
 
 use crate::app::AppState;
 
+/// The most frames written before a flush.
+const WRITE_BATCH: usize = 256;
+
 pub async fn serve_connection<W, R>(mut sink: W, mut stream: R, state: AppState)
 where
     W: Sink<Message> + Unpin + Send + 'static,
@@ -36,12 +39,24 @@ where
 {
     let (out, mut queue) = mpsc::channel::<Bytes>(state.connection_queue_frames.max(1));
     let writer = tokio::spawn(async move {
-        while let Some(bytes) = queue.recv().await {
-            // Every frame is JSON produced by serde_json, so always UTF-8.
-            let Ok(text) = Utf8Bytes::try_from(bytes) else {
-                continue;
-            };
-            if sink.send(Message::Text(text)).await.is_err() {
+        // Frames that are already queued go out in one flush: one write syscall for a burst
+        // instead of one per frame.
+        'write: while let Some(bytes) = queue.recv().await {
+            let mut next = Some(bytes);
+            let mut batch = 0;
+            while let Some(bytes) = next.take() {
+                // Every frame is JSON produced by serde_json, so always UTF-8.
+                if let Ok(text) = Utf8Bytes::try_from(bytes) {
+                    if sink.feed(Message::Text(text)).await.is_err() {
+                        break 'write;
+                    }
+                }
+                batch += 1;
+                if batch < WRITE_BATCH {
+                    next = queue.try_recv().ok();
+                }
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
@@ -196,12 +211,10 @@ impl Connection {
         // Attach first: the answer (`session-aborted`) and the terminal state are journaled
         // frames, and the connection that asked must see them.
         if let Ok(Some(handle)) = registry.find(session_ref, provider).await {
-            if provider.is_none_or(|p| p == handle.provider) {
-                if let Err(e) = self.ensure_subscribed(&handle).await {
-                    return self
-                        .error(e, Some(request_type.into()), client_request_id)
-                        .await;
-                }
+            if let Err(e) = self.ensure_subscribed(&handle).await {
+                return self
+                    .error(e, Some(request_type.into()), client_request_id)
+                    .await;
             }
         }
         match registry.abort(session_ref, provider).await {
@@ -244,6 +257,13 @@ impl Connection {
             Ok(attached) => attached,
             Err(e) => return self.error(e, Some(request_type.into()), None).await,
         };
+        if last_seq.is_some() {
+            // A replay restarts this session's stream; stop the old one first so its frames
+            // cannot arrive around the status reply.
+            if let Some(old) = self.subscriptions.remove(&handle.id) {
+                old.abort();
+            }
+        }
         let status = handle.status();
         self.reply("session-status", &status).await;
         let already = self
