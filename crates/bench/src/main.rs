@@ -36,7 +36,12 @@ fn parse_args() -> Result<Args> {
         match flag.as_str() {
             "--lines" => args.lines = value()?.parse()?,
             "--runs" => args.runs = value()?.parse()?,
-            "--subscribers" => args.subscribers = value()?.split(',').map(str::parse).collect::<Result<_, _>>()?,
+            "--subscribers" => {
+                args.subscribers = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             other => bail!("unknown flag {other}"),
         }
     }
@@ -47,7 +52,10 @@ fn sibling(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.parent().context("exe has a dir")?.join(name);
     if !path.exists() {
-        bail!("{} is missing; build it with `cargo build --release --workspace`", path.display());
+        bail!(
+            "{} is missing; build it with `cargo build --release --workspace`",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -60,7 +68,13 @@ fn fixture_prompt(lines: u64) -> String {
 fn raw_limit(fixture: &Path, lines: u64) -> Result<f64> {
     let started = Instant::now();
     let mut child = Command::new(fixture)
-        .args(["-p", "--output-format", "stream-json", "--trust", &fixture_prompt(lines)])
+        .args([
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--trust",
+            &fixture_prompt(lines),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -74,7 +88,9 @@ fn raw_limit(fixture: &Path, lines: u64) -> Result<f64> {
 /// User + system CPU time of a process.
 fn cpu_time(pid: u32) -> Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat[stat.rfind(')').context("stat")? + 2..].split(' ').collect();
+    let fields: Vec<&str> = stat[stat.rfind(')').context("stat")? + 2..]
+        .split(' ')
+        .collect();
     let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
@@ -93,14 +109,24 @@ async fn relay(server: &TestServer, lines: u64, subscribers: usize) -> Result<Re
     let started = Instant::now();
     let mut owner = server.client().await?;
     owner
-        .send(command("cursor", &fixture_prompt(lines), server.project_path(), json!({})))
+        .send(command(
+            "cursor",
+            &fixture_prompt(lines),
+            server.project_path(),
+            json!({}),
+        ))
         .await?;
     let accepted = owner.recv().await?;
-    let id = accepted["sessionId"].as_str().context("accepted")?.to_owned();
+    let id = accepted["sessionId"]
+        .as_str()
+        .context("accepted")?
+        .to_owned();
     let mut readers = Vec::new();
     for _ in 1..subscribers {
         let mut client = WsClient::connect(server.addr, &server.token).await?;
-        client.send(json!({"type":"subscribe","sessionId": id, "lastSeq": 0})).await?;
+        client
+            .send(json!({"type":"subscribe","sessionId": id, "lastSeq": 0}))
+            .await?;
         readers.push(client);
     }
     let mut tasks = Vec::new();
@@ -150,7 +176,10 @@ async fn main() -> Result<()> {
         &binary,
         TestServerOptions {
             config: String::new(),
-            env: vec![("SWITCHBOARD_CURSOR_BIN".into(), fixture.to_string_lossy().into_owned())],
+            env: vec![(
+                "SWITCHBOARD_CURSOR_BIN".into(),
+                fixture.to_string_lossy().into_owned(),
+            )],
         },
     )?;
     println!("| scenario | frames | median frames/s | raw limit lines/s | ratio | server CPU µs/frame delivered |");

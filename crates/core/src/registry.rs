@@ -407,7 +407,10 @@ impl Registry {
             };
             if self.send(&handle, command) {
                 return answer.await.unwrap_or_else(|_| {
-                    RunReply::Rejected(ProtocolError::new(ErrorCode::Internal, "the session stopped"))
+                    RunReply::Rejected(ProtocolError::new(
+                        ErrorCode::Internal,
+                        "the session stopped",
+                    ))
                 });
             }
             // The session left memory between lookup and send: load it again.

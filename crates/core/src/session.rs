@@ -289,7 +289,8 @@ impl SessionActor {
                     run.interrupted = true;
                     run.abort.cancel();
                 }
-                self.cancel_permissions(PermissionCancelReason::Cancelled).await;
+                self.cancel_permissions(PermissionCancelReason::Cancelled)
+                    .await;
                 self.stopping = Some(done);
             }
         }

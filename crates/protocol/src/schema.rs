@@ -63,7 +63,8 @@ mod drift {
     /// `switchboard schema > docs/protocol.schema.json`).
     #[test]
     fn committed_schema_matches_the_types() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/protocol.schema.json");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs/protocol.schema.json");
         let generated = protocol_schema_json();
         if std::env::var_os("SWITCHBOARD_UPDATE_SCHEMA").is_some() {
             std::fs::write(&path, &generated).unwrap();
@@ -81,25 +82,60 @@ mod drift {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/protocol.md");
         let doc = std::fs::read_to_string(&path).expect("docs/protocol.md exists");
         let mut missing = Vec::new();
-        let mut names: Vec<String> = crate::client::CLIENT_MESSAGE_TYPES.iter().map(|s| s.to_string()).collect();
+        let mut names: Vec<String> = crate::client::CLIENT_MESSAGE_TYPES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         names.extend(crate::server::JOURNALED_TYPES.iter().map(|s| s.to_string()));
         names.extend(crate::server::REPLY_TYPES.iter().map(|s| s.to_string()));
-        names.extend(crate::error::ErrorCode::ALL.iter().map(|c| c.as_str().to_string()));
         names.extend(
-            ["queued", "running", "completed", "failed", "aborted", "interrupted"].map(String::from),
+            crate::error::ErrorCode::ALL
+                .iter()
+                .map(|c| c.as_str().to_string()),
         );
         names.extend(
-            ["command-accepted", "exit", "agent-error", "spawn-failed", "abort", "server-restart"].map(String::from),
+            [
+                "queued",
+                "running",
+                "completed",
+                "failed",
+                "aborted",
+                "interrupted",
+            ]
+            .map(String::from),
         );
         names.extend(
-            ["text", "thinking", "tool-call", "tool-result", "usage", "notice", "native-session", "other"]
-                .map(String::from),
+            [
+                "command-accepted",
+                "exit",
+                "agent-error",
+                "spawn-failed",
+                "abort",
+                "server-restart",
+            ]
+            .map(String::from),
+        );
+        names.extend(
+            [
+                "text",
+                "thinking",
+                "tool-call",
+                "tool-result",
+                "usage",
+                "notice",
+                "native-session",
+                "other",
+            ]
+            .map(String::from),
         );
         for name in names {
             if !doc.contains(&format!("`{name}`")) {
                 missing.push(name);
             }
         }
-        assert!(missing.is_empty(), "docs/protocol.md does not mention: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "docs/protocol.md does not mention: {missing:?}"
+        );
     }
 }

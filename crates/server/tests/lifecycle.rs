@@ -423,18 +423,38 @@ async fn queue_is_bounded_and_cleared_by_abort() {
 async fn too_many_sessions_is_refused_and_leaves_nothing_behind() {
     let server = server_with("max_running_sessions = 1\n", &[]);
     let mut client = server.client().await.unwrap();
-    let (id, _) = start_session(&mut client, "hang", server.project_path()).await.unwrap();
-    client
-        .send(json!({"type":"cursor-command","command":"lines=1","clientRequestId":"second",
-                     "options":{"projectPath": server.project_path()}}))
+    let (id, _) = start_session(&mut client, "hang", server.project_path())
         .await
         .unwrap();
-    let error = client.recv_until(|f| f["type"] == "error").await.unwrap().pop().unwrap();
+    client
+        .send(
+            json!({"type":"cursor-command","command":"lines=1","clientRequestId":"second",
+                     "options":{"projectPath": server.project_path()}}),
+        )
+        .await
+        .unwrap();
+    let error = client
+        .recv_until(|f| f["type"] == "error")
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(error["code"], "too-many-sessions");
     assert_eq!(error["clientRequestId"], "second");
-    client.send(json!({"type":"get-active-sessions"})).await.unwrap();
-    let active = client.recv_until(|f| f["type"] == "active-sessions").await.unwrap().pop().unwrap();
+    client
+        .send(json!({"type":"get-active-sessions"}))
+        .await
+        .unwrap();
+    let active = client
+        .recv_until(|f| f["type"] == "active-sessions")
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(active["sessions"]["cursor"], json!([id]));
-    client.send(json!({"type":"abort-session","sessionId": id})).await.unwrap();
+    client
+        .send(json!({"type":"abort-session","sessionId": id}))
+        .await
+        .unwrap();
     client.recv_until_terminal(&id).await.unwrap();
 }

@@ -50,7 +50,10 @@ async fn start(client: &mut WsClient, app: &App, prompt: &str) -> (String, Value
         .send(command("claude", prompt, app.project.path(), json!({})))
         .await
         .unwrap();
-    let frames = client.recv_until(|f| f["type"] == "claude-permission-request").await.unwrap();
+    let frames = client
+        .recv_until(|f| f["type"] == "claude-permission-request")
+        .await
+        .unwrap();
     let id = frames[0]["sessionId"].as_str().unwrap().to_owned();
     (id, frames.last().unwrap().clone())
 }
@@ -66,19 +69,30 @@ async fn a_pending_request_survives_a_disconnect_and_the_run_completes_once_answ
     drop(client);
 
     let mut client = app.client().await;
-    client.send(json!({"type":"subscribe","sessionId": id, "lastSeq": seen})).await.unwrap();
+    client
+        .send(json!({"type":"subscribe","sessionId": id, "lastSeq": seen}))
+        .await
+        .unwrap();
     let status = client.recv().await.unwrap();
     assert_eq!(status["type"], "session-status");
     assert_eq!(status["isProcessing"], true);
     assert_eq!(status["pendingPermissions"].as_array().unwrap().len(), 1);
-    assert_eq!(status["pendingPermissions"][0], request, "the full request frame");
+    assert_eq!(
+        status["pendingPermissions"][0], request,
+        "the full request frame"
+    );
 
     client
         .send(json!({"type":"claude-permission-response","requestId": request_id, "allow": true}))
         .await
         .unwrap();
-    let frames = client.recv_until(|f| f["type"] == "session-state-changed" && f["state"] != "running").await.unwrap();
-    assert!(frames.iter().any(|f| f["event"]["kind"] == "tool-result" && f["event"]["output"] == "ran"));
+    let frames = client
+        .recv_until(|f| f["type"] == "session-state-changed" && f["state"] != "running")
+        .await
+        .unwrap();
+    assert!(frames
+        .iter()
+        .any(|f| f["event"]["kind"] == "tool-result" && f["event"]["output"] == "ran"));
     assert_eq!(frames.last().unwrap()["state"], "completed");
 
     // Answered once: a second answer is refused, and nothing is pending any more.
@@ -88,8 +102,14 @@ async fn a_pending_request_survives_a_disconnect_and_the_run_completes_once_answ
         .unwrap();
     let error = client.recv().await.unwrap();
     assert_eq!(error["code"], "invalid-field");
-    client.send(json!({"type":"check-session-status","sessionId": id})).await.unwrap();
-    assert_eq!(client.recv().await.unwrap()["pendingPermissions"], json!([]));
+    client
+        .send(json!({"type":"check-session-status","sessionId": id}))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.recv().await.unwrap()["pendingPermissions"],
+        json!([])
+    );
 }
 
 #[tokio::test]
@@ -101,8 +121,13 @@ async fn denial_reaches_the_agent() {
         .send(json!({"type":"claude-permission-response","requestId": request["requestId"], "allow": false, "message":"not now"}))
         .await
         .unwrap();
-    let frames = client.recv_until(|f| f["type"] == "session-state-changed" && f["state"] != "running").await.unwrap();
-    assert!(frames.iter().any(|f| f["event"]["kind"] == "notice" && f["event"]["message"] == "denied: not now"));
+    let frames = client
+        .recv_until(|f| f["type"] == "session-state-changed" && f["state"] != "running")
+        .await
+        .unwrap();
+    assert!(frames
+        .iter()
+        .any(|f| f["event"]["kind"] == "notice" && f["event"]["message"] == "denied: not now"));
     assert!(!frames.iter().any(|f| f["event"]["kind"] == "tool-result"));
 }
 
@@ -111,11 +136,20 @@ async fn an_unanswered_request_times_out_with_a_cancel_frame() {
     let app = spawn_app(Duration::from_millis(300)).await;
     let mut client = app.client().await;
     let (_, request) = start(&mut client, &app, "lines=0 permission").await;
-    let frames = client.recv_until(|f| f["type"] == "session-state-changed" && f["state"] != "running").await.unwrap();
-    let cancelled = frames.iter().find(|f| f["type"] == "claude-permission-cancelled").unwrap();
+    let frames = client
+        .recv_until(|f| f["type"] == "session-state-changed" && f["state"] != "running")
+        .await
+        .unwrap();
+    let cancelled = frames
+        .iter()
+        .find(|f| f["type"] == "claude-permission-cancelled")
+        .unwrap();
     assert_eq!(cancelled["requestId"], request["requestId"]);
     assert_eq!(cancelled["reason"], "timeout");
-    assert!(frames.iter().any(|f| f["event"]["kind"] == "notice"), "the agent saw a denial");
+    assert!(
+        frames.iter().any(|f| f["event"]["kind"] == "notice"),
+        "the agent saw a denial"
+    );
 }
 
 #[tokio::test]
@@ -123,9 +157,18 @@ async fn abort_cancels_a_pending_request() {
     let app = spawn_app(Duration::from_secs(600)).await;
     let mut client = app.client().await;
     let (id, request) = start(&mut client, &app, "lines=0 permission hang").await;
-    client.send(json!({"type":"abort-session","sessionId": id, "provider":"claude"})).await.unwrap();
-    let frames = client.recv_until(|f| f["type"] == "session-state-changed" && f["state"] != "running").await.unwrap();
-    let cancelled = frames.iter().find(|f| f["type"] == "claude-permission-cancelled").unwrap();
+    client
+        .send(json!({"type":"abort-session","sessionId": id, "provider":"claude"}))
+        .await
+        .unwrap();
+    let frames = client
+        .recv_until(|f| f["type"] == "session-state-changed" && f["state"] != "running")
+        .await
+        .unwrap();
+    let cancelled = frames
+        .iter()
+        .find(|f| f["type"] == "claude-permission-cancelled")
+        .unwrap();
     assert_eq!(cancelled["requestId"], request["requestId"]);
     assert_eq!(cancelled["reason"], "cancelled");
     assert_eq!(frames.last().unwrap()["state"], "aborted");

@@ -226,8 +226,11 @@ impl SessionStore for SqliteStore {
                         .map_err(backend)?;
                     }
                     StoreWrite::DeleteSession(session) => {
-                        tx.execute("DELETE FROM sessions WHERE id = ?1", params![session.to_string()])
-                            .map_err(backend)?;
+                        tx.execute(
+                            "DELETE FROM sessions WHERE id = ?1",
+                            params![session.to_string()],
+                        )
+                        .map_err(backend)?;
                         tx.execute(
                             "DELETE FROM frames WHERE session = ?1",
                             params![&session.as_uuid().as_bytes()[..]],

@@ -19,7 +19,6 @@ pub struct TestServerOptions {
     pub env: Vec<(String, String)>,
 }
 
-
 pub struct TestServer {
     pub binary: PathBuf,
     pub addr: SocketAddr,
