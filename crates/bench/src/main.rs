@@ -22,6 +22,10 @@ struct Args {
     lines: u64,
     runs: usize,
     subscribers: Vec<usize>,
+    /// Extra `config.toml` lines for the server under test.
+    config: String,
+    /// Skip the persistence comparison.
+    no_compare: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -29,6 +33,8 @@ fn parse_args() -> Result<Args> {
         lines: 100_000,
         runs: 3,
         subscribers: vec![1, 10],
+        config: String::new(),
+        no_compare: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,6 +48,8 @@ fn parse_args() -> Result<Args> {
                     .map(str::parse)
                     .collect::<Result<_, _>>()?
             }
+            "--config" => args.config = value()? + "\n",
+            "--no-compare" => args.no_compare = true,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -172,16 +180,19 @@ async fn main() -> Result<()> {
     let args = parse_args()?;
     let fixture = sibling("fake-cursor-agent")?;
     let binary = sibling("switchboard")?;
-    let server = TestServer::start(
-        &binary,
-        TestServerOptions {
-            config: String::new(),
-            env: vec![(
-                "SWITCHBOARD_CURSOR_BIN".into(),
-                fixture.to_string_lossy().into_owned(),
-            )],
-        },
-    )?;
+    let start = |config: &str| {
+        TestServer::start(
+            &binary,
+            TestServerOptions {
+                config: config.to_owned(),
+                env: vec![(
+                    "SWITCHBOARD_CURSOR_BIN".into(),
+                    fixture.to_string_lossy().into_owned(),
+                )],
+            },
+        )
+    };
+    let server = start(&args.config)?;
     println!("| scenario | frames | median frames/s | raw limit lines/s | ratio | server CPU µs/frame delivered |");
     println!("|---|---|---|---|---|---|");
     for &subscribers in &args.subscribers {
@@ -203,5 +214,30 @@ async fn main() -> Result<()> {
             median(cpu)
         );
     }
+    if args.no_compare {
+        return Ok(());
+    }
+    // Durability cost: the same relay with frames persisted and not, alternating in one run.
+    let unpersisted = start("persist_frames = false\n")?;
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs {
+        on.push(relay(&server, args.lines, 1).await?);
+        off.push(relay(&unpersisted, args.lines, 1).await?);
+    }
+    let rate = |runs: &[RelayRun]| median(runs.iter().map(|r| r.frames_per_sec).collect());
+    let cpu = |runs: &[RelayRun]| median(runs.iter().map(|r| r.cpu_us_per_frame).collect());
+    println!(
+        "| relay, persistence on | {} | {:.0} | – | on ÷ off = {:.2} | {:.2} |",
+        on[0].frames,
+        rate(&on),
+        rate(&on) / rate(&off),
+        cpu(&on)
+    );
+    println!(
+        "| relay, persistence off | {} | {:.0} | – | – | {:.2} |",
+        off[0].frames,
+        rate(&off),
+        cpu(&off)
+    );
     Ok(())
 }

@@ -23,6 +23,10 @@ pub struct CoreConfig {
     pub persist_batch_interval: Duration,
     /// …or this many frames, whichever comes first.
     pub persist_batch_frames: usize,
+    /// Whether journaled frames are written to the store. Off only for measuring what
+    /// persistence costs: frames then live only in the ring, and replay reaches back only as
+    /// far as the ring does. Session records and seq reservations are stored either way.
+    pub persist_frames: bool,
     /// Seq values are reserved durably this many at a time.
     pub seq_block: u64,
     /// A session with no run, no queue and no subscriber leaves memory after this.
@@ -43,6 +47,7 @@ impl Default for CoreConfig {
             permission_timeout: Duration::from_secs(600),
             persist_batch_interval: Duration::from_millis(5),
             persist_batch_frames: 512,
+            persist_frames: true,
             seq_block: 1000,
             idle_unload: Duration::from_secs(300),
             max_running_sessions: 256,

@@ -38,9 +38,16 @@ impl Persister {
         store: Arc<dyn SessionStore>,
         interval: Duration,
         max_batch: usize,
+        persist_frames: bool,
     ) -> (Persister, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 16);
-        let task = tokio::spawn(write_loop(store, rx, interval, max_batch.max(1)));
+        let task = tokio::spawn(write_loop(
+            store,
+            rx,
+            interval,
+            max_batch.max(1),
+            persist_frames,
+        ));
         (Persister { tx }, task)
     }
 
@@ -99,6 +106,7 @@ async fn write_loop(
     mut rx: mpsc::Receiver<PersistRequest>,
     interval: Duration,
     max_batch: usize,
+    persist_frames: bool,
 ) {
     let mut batch: Vec<PersistRequest> = Vec::with_capacity(max_batch);
     loop {
@@ -118,8 +126,11 @@ async fn write_loop(
         let store = Arc::clone(&store);
         let result = tokio::task::spawn_blocking(move || {
             let mut requests = requests;
-            let writes: Vec<StoreWrite> =
-                requests.iter_mut().filter_map(|r| r.write.take()).collect();
+            let writes: Vec<StoreWrite> = requests
+                .iter_mut()
+                .filter_map(|r| r.write.take())
+                .filter(|w| persist_frames || !matches!(w, StoreWrite::Frame { .. }))
+                .collect();
             let result = if writes.is_empty() {
                 Ok(())
             } else {

@@ -89,6 +89,7 @@ impl Registry {
             Arc::clone(&store),
             config.persist_batch_interval,
             config.persist_batch_frames,
+            config.persist_frames,
         );
         let agents = agents.into_iter().map(|a| (a.provider(), a)).collect();
         let shared = Arc::new(Shared {

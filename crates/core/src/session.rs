@@ -789,14 +789,7 @@ impl SessionActor {
             }
             if seq > self.reserved {
                 let upto = seq - 1 + block;
-                let committed = self
-                    .shared
-                    .persister
-                    .write_acked(Some(StoreWrite::SetSeqReserved {
-                        session: self.handle.id,
-                        seq: upto,
-                    }))
-                    .await;
+                let committed = self.reserve(upto).await;
                 if let Err(e) | Ok(Err(e)) = committed.await.map_err(|e| e.to_string()) {
                     tracing::error!(session = %self.handle.id, error = %e, "reserving seq values failed");
                 }
@@ -805,18 +798,22 @@ impl SessionActor {
         }
         if self.next_reservation.is_none() && self.reserved - seq < block / 2 {
             let upto = self.reserved + block;
-            let committed = self
-                .shared
-                .persister
-                .write_acked(Some(StoreWrite::SetSeqReserved {
-                    session: self.handle.id,
-                    seq: upto,
-                }))
-                .await;
+            let committed = self.reserve(upto).await;
             self.next_reservation = Some((upto, committed));
         }
         self.last_seq = seq;
         seq
+    }
+
+    /// Queues a reservation of every seq up to `upto`; the receiver answers once it is durable.
+    async fn reserve(&self, upto: u64) -> oneshot::Receiver<Result<(), String>> {
+        self.shared
+            .persister
+            .write_acked(Some(StoreWrite::SetSeqReserved {
+                session: self.handle.id,
+                seq: upto,
+            }))
+            .await
     }
 
     fn set_status(&self, state: RunState) {

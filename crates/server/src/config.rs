@@ -46,6 +46,9 @@ pub struct FileConfig {
     pub persist_batch_ms: Option<u64>,
     /// Persistence batch size, in frames (512).
     pub persist_batch_frames: Option<usize>,
+    /// Write journaled frames to the store (true). `false` exists to measure what persistence
+    /// costs: replay then reaches back only as far as the in-memory ring.
+    pub persist_frames: Option<bool>,
     /// `process` (survive a server crash; default) or `power` (fsync every batch).
     pub durability: Option<String>,
     /// Runs live at once, server-wide (256).
@@ -164,6 +167,9 @@ impl Settings {
         }
         if let Some(v) = file.persist_batch_frames {
             core.persist_batch_frames = positive("persist_batch_frames", v)?;
+        }
+        if let Some(v) = file.persist_frames {
+            core.persist_frames = v;
         }
         if let Some(v) = file.max_running_sessions {
             core.max_running_sessions = positive("max_running_sessions", v)?;

@@ -160,6 +160,16 @@ fn session_from_row(
     Ok(parsed)
 }
 
+fn project_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectRecord> {
+    Ok(ProjectRecord {
+        id: r.get(0)?,
+        display_name: r.get(1)?,
+        path: r.get(2)?,
+        project_name: r.get(3)?,
+        created_at: r.get::<_, i64>(4)? as u64,
+    })
+}
+
 impl SessionStore for SqliteStore {
     fn apply(&self, writes: &[StoreWrite]) -> Result<(), StoreError> {
         let mut conn = self.writer.lock();
@@ -330,17 +340,7 @@ impl SessionStore for SqliteStore {
         let mut stmt = conn
             .prepare("SELECT id, display_name, path, project_name, created_at FROM projects ORDER BY created_at")
             .map_err(backend)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(ProjectRecord {
-                    id: r.get(0)?,
-                    display_name: r.get(1)?,
-                    path: r.get(2)?,
-                    project_name: r.get(3)?,
-                    created_at: r.get::<_, i64>(4)? as u64,
-                })
-            })
-            .map_err(backend)?;
+        let rows = stmt.query_map([], project_from_row).map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
@@ -351,15 +351,7 @@ impl SessionStore for SqliteStore {
             .query_row(
                 "SELECT id, display_name, path, project_name, created_at FROM projects WHERE path = ?1",
                 params![project.path],
-                |r| {
-                    Ok(ProjectRecord {
-                        id: r.get(0)?,
-                        display_name: r.get(1)?,
-                        path: r.get(2)?,
-                        project_name: r.get(3)?,
-                        created_at: r.get::<_, i64>(4)? as u64,
-                    })
-                },
+                project_from_row,
             )
             .optional()
             .map_err(backend)?;
