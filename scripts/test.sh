@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. This is the README's test command, and CI's.
-# It installs what the tests need first (nothing beyond Rust yet: the fixture agent CLIs are
-# built from this repository).
+# It installs what the tests need first: the real agent CLIs from npm (pinned by a lock file);
+# the fixture CLIs for cursor and nano are built from this repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+scripts/install-agent-clis.sh
 
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads="${SWITCHBOARD_TEST_THREADS:-4}"

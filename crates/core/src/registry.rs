@@ -67,7 +67,8 @@ pub struct RecoveredSession {
     pub id: SessionId,
     pub lost_from: Option<u64>,
     pub lost_to: Option<u64>,
-    pub agent_pgid: Option<i32>,
+    /// The run the last server left live; its processes are still to be swept.
+    pub live_run: Option<String>,
 }
 
 impl Registry {
@@ -282,7 +283,7 @@ impl Registry {
             start_time: None,
             seq_reserved: self.shared.config.seq_block,
             last_persisted_seq: 0,
-            agent_pgid: None,
+            live_run: None,
         };
         // Queued before any of the session's frames can be (the handle is not published yet).
         // It is not awaited: if the server dies before the batch commits, the session simply
@@ -657,14 +658,14 @@ fn recover_interrupted(store: &dyn SessionStore) -> Result<Vec<RecoveredSession>
                 model: record.model.clone(),
                 updated_at: now_ms(),
                 start_time: record.start_time,
-                agent_pgid: None,
+                live_run: None,
             }),
         ])?;
         recovered.push(RecoveredSession {
             id: record.id,
             lost_from,
             lost_to,
-            agent_pgid: record.agent_pgid,
+            live_run: record.live_run.clone(),
         });
     }
     Ok(recovered)

@@ -202,6 +202,8 @@ struct ActiveRun {
     pending: Vec<PendingPermission>,
     /// Set when the server is stopping: the run ends `interrupted`, whatever the agent says.
     interrupted: bool,
+    /// The marker every process of this run carries.
+    run_id: String,
 }
 
 struct PendingPermission {
@@ -394,13 +396,13 @@ impl SessionActor {
         )
         .await;
         self.set_status(RunState::Running);
-        self.persist_state(RunState::Running).await;
         if prepared.is_new_session {
             self.needs_created = true;
         }
 
         let mut spec = prepared.spec;
         spec.run_id = uuid::Uuid::new_v4().to_string();
+        let run_id = spec.run_id.clone();
         if spec.resume.is_none() {
             spec.resume = self.native_id.clone();
         }
@@ -424,7 +426,10 @@ impl SessionActor {
             is_new_session: prepared.is_new_session,
             pending: Vec::new(),
             interrupted: false,
+            run_id,
         });
+        // Recorded with the run's marker, so a server that dies now can be cleaned up after.
+        self.persist_state(RunState::Running).await;
         Ok(())
     }
 
@@ -832,7 +837,7 @@ impl SessionActor {
                 model: self.model.clone(),
                 updated_at: now_ms(),
                 start_time: self.start_time,
-                agent_pgid: None,
+                live_run: self.run.as_ref().map(|r| r.run_id.clone()),
             }))
             .await;
     }

@@ -37,8 +37,9 @@ pub struct SessionRecord {
     pub seq_reserved: u64,
     /// The highest seq in the stored journal (computed by the store on load).
     pub last_persisted_seq: u64,
-    /// The process group of the live run's agent, for the crash-recovery sweep.
-    pub agent_pgid: Option<i32>,
+    /// The id of the run that was live (its processes carry it as their marker), so the
+    /// next start can end what a crashed server left running.
+    pub live_run: Option<String>,
 }
 
 /// The mutable fields of a session, written after a state change.
@@ -50,7 +51,7 @@ pub struct SessionUpdate {
     pub model: Option<String>,
     pub updated_at: u64,
     pub start_time: Option<u64>,
-    pub agent_pgid: Option<i32>,
+    pub live_run: Option<String>,
 }
 
 /// A registered project.

@@ -75,6 +75,15 @@ impl Application {
                 lost_to = ?session.lost_to,
                 "a run was live when the server last stopped; marked interrupted"
             );
+            // The dead server's agent (and its tools) may still run: end every process that
+            // carries the run's marker. The marker, not a recorded pid, decides, so a pid reused
+            // since then is never hit.
+            if let Some(run) = &session.live_run {
+                let killed = switchboard_agents::sweep::sweep_run(run, None).await;
+                if killed > 0 {
+                    tracing::warn!(session = %session.id, killed, "ended processes left by the previous server");
+                }
+            }
         }
         for path in &settings.projects {
             let root = std::fs::canonicalize(path).map_err(|e| ServerError::Project {

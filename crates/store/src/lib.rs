@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     updated_at INTEGER NOT NULL,
     start_time INTEGER,
     seq_reserved INTEGER NOT NULL,
-    agent_pgid INTEGER
+    live_run TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_by_native ON sessions(provider, native_id);
 CREATE INDEX IF NOT EXISTS sessions_by_state ON sessions(state);
@@ -124,7 +124,7 @@ fn backend(e: rusqlite::Error) -> StoreError {
 
 const SESSION_COLUMNS: &str =
     "id, provider, project_id, project_name, cwd, native_id, model, state, created_at, \
-     updated_at, start_time, seq_reserved, agent_pgid, \
+     updated_at, start_time, seq_reserved, live_run, \
      (SELECT COALESCE(MAX(seq), 0) FROM frames WHERE frames.session = ?1)";
 
 fn session_from_row(
@@ -153,7 +153,7 @@ fn session_from_row(
                 .map_err(backend)?
                 .map(|t| t as u64),
             seq_reserved: row.get::<_, i64>(11).map_err(backend)? as u64,
-            agent_pgid: row.get(12).map_err(backend)?,
+            live_run: row.get(12).map_err(backend)?,
             last_persisted_seq: row.get::<_, i64>(13).map_err(backend)? as u64,
         })
     })();
@@ -198,7 +198,7 @@ impl SessionStore for SqliteStore {
                     StoreWrite::CreateSession(r) => {
                         tx.execute(
                             "INSERT INTO sessions (id, provider, project_id, project_name, cwd, native_id, model, \
-                             state, created_at, updated_at, start_time, seq_reserved, agent_pgid) \
+                             state, created_at, updated_at, start_time, seq_reserved, live_run) \
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
                              ON CONFLICT(id) DO NOTHING",
                             params![
@@ -214,7 +214,7 @@ impl SessionStore for SqliteStore {
                                 r.updated_at as i64,
                                 r.start_time.map(|t| t as i64),
                                 r.seq_reserved as i64,
-                                r.agent_pgid,
+                                r.live_run,
                             ],
                         )
                         .map_err(backend)?;
@@ -222,7 +222,7 @@ impl SessionStore for SqliteStore {
                     StoreWrite::UpdateSession(u) => {
                         tx.execute(
                             "UPDATE sessions SET state = ?2, native_id = ?3, model = ?4, updated_at = ?5, \
-                             start_time = ?6, agent_pgid = ?7 WHERE id = ?1",
+                             start_time = ?6, live_run = ?7 WHERE id = ?1",
                             params![
                                 u.id.to_string(),
                                 u.state.as_str(),
@@ -230,7 +230,7 @@ impl SessionStore for SqliteStore {
                                 u.model,
                                 u.updated_at as i64,
                                 u.start_time.map(|t| t as i64),
-                                u.agent_pgid,
+                                u.live_run,
                             ],
                         )
                         .map_err(backend)?;
@@ -413,7 +413,7 @@ mod tests {
             start_time: Some(1),
             seq_reserved: 1000,
             last_persisted_seq: 0,
-            agent_pgid: None,
+            live_run: None,
         }
     }
 

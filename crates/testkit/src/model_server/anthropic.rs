@@ -27,7 +27,10 @@ pub(super) fn respond(plan: Plan, body: &Value, ctx: &StreamCtx) -> Response {
             if !stream {
                 let text = chunks.concat();
                 let content = json!([{"type": "text", "text": text}]);
-                return sse::json(200, &message(model, content, "end_turn", output_tokens));
+                return sse::json(
+                    200,
+                    &message(model, content, Some("end_turn"), output_tokens),
+                );
             }
             let mut out = start(model);
             let block = json!({"type": "text", "text": ""});
@@ -53,7 +56,7 @@ pub(super) fn respond(plan: Plan, body: &Value, ctx: &StreamCtx) -> Response {
             if !stream {
                 let content =
                     json!([{"type": "tool_use", "id": id, "name": name, "input": arguments}]);
-                return sse::json(200, &message(model, content, "tool_use", 20));
+                return sse::json(200, &message(model, content, Some("tool_use"), 20));
             }
             let mut out = start(model);
             let block = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
@@ -89,7 +92,8 @@ fn usage(output_tokens: u64) -> Value {
     })
 }
 
-fn message(model: &str, content: Value, stop_reason: &str, output_tokens: u64) -> Value {
+/// A whole message; `stop_reason` is `None` in `message_start`, before the turn ends.
+fn message(model: &str, content: Value, stop_reason: Option<&str>, output_tokens: u64) -> Value {
     json!({
         "id": new_id("msg_"),
         "type": "message",
@@ -104,8 +108,7 @@ fn message(model: &str, content: Value, stop_reason: &str, output_tokens: u64) -
 
 fn start(model: &str) -> TimedBody {
     let mut out = TimedBody::new();
-    let mut message = message(model, json!([]), "", 1);
-    message["stop_reason"] = Value::Null;
+    let message = message(model, json!([]), None, 1);
     out.event(
         "message_start",
         &json!({"type": "message_start", "message": message}),
@@ -142,4 +145,137 @@ pub(super) fn error_body(status: u16, message: &str) -> Value {
         _ => "api_error",
     };
     json!({"type": "error", "error": {"type": kind, "message": message}})
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::test_client::post;
+    use super::super::{ModelServer, Reply, Script};
+
+    fn ask(stream: bool, prompt: &str) -> serde_json::Value {
+        json!({
+            "model": "claude-test",
+            "stream": stream,
+            "tools": [{"name": "Bash", "input_schema": {}}],
+            "messages": [{"role": "user", "content": prompt}],
+        })
+    }
+
+    #[tokio::test]
+    async fn text_stream_has_the_event_sequence_and_reassembles() {
+        let script = Script::new().then(Reply::text("Hello there, Claude!"));
+        let server = ModelServer::start(script).await.unwrap();
+        let resp = post(server.addr(), "/v1/messages?beta=true", &ask(true, "hi")).await;
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.header("content-type"), Some("text/event-stream"));
+        let events = resp.sse();
+        let names: Vec<&str> = events.iter().filter_map(|e| e.event.as_deref()).collect();
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "content_block_start",
+                "ping",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        // Every frame's data names its own type, matching the event line.
+        for event in &events {
+            assert_eq!(event.json()["type"], event.event.as_deref().unwrap());
+        }
+        let text: String = events
+            .iter()
+            .filter_map(|e| e.json()["delta"]["text"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(text, "Hello there, Claude!");
+        assert_eq!(events[0].json()["message"]["model"], "claude-test");
+        let end = events[7].json();
+        assert_eq!(end["delta"]["stop_reason"], "end_turn");
+        assert!(end["usage"]["output_tokens"].as_u64().unwrap() > 0);
+        assert_eq!(server.requests()[0].query.as_deref(), Some("beta=true"));
+    }
+
+    #[tokio::test]
+    async fn tool_use_streams_input_json_in_pieces() {
+        let args = json!({"command": "ls -la", "description": "List"});
+        let script = Script::new().then(Reply::tool_call("Bash", args.clone()));
+        let server = ModelServer::start(script).await.unwrap();
+        let events = post(server.addr(), "/v1/messages", &ask(true, "x"))
+            .await
+            .sse();
+        let start = events[1].json();
+        assert_eq!(start["content_block"]["type"], "tool_use");
+        assert_eq!(start["content_block"]["name"], "Bash");
+        assert!(start["content_block"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("toolu_"));
+        let pieces: Vec<String> = events
+            .iter()
+            .map(|e| e.json())
+            .filter(|e| e["delta"]["type"] == "input_json_delta")
+            .map(|e| e["delta"]["partial_json"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(pieces.len() > 1);
+        let input: serde_json::Value = serde_json::from_str(&pieces.concat()).unwrap();
+        assert_eq!(input, args);
+        let delta = events
+            .iter()
+            .find(|e| e.event.as_deref() == Some("message_delta"));
+        assert_eq!(delta.unwrap().json()["delta"]["stop_reason"], "tool_use");
+    }
+
+    #[tokio::test]
+    async fn plain_message_and_error_shape() {
+        let script = Script::new()
+            .then(Reply::tool_call("Bash", json!({"command": "true"})))
+            .then(Reply::error(429, "slow down"));
+        let server = ModelServer::start(script).await.unwrap();
+        let message = post(server.addr(), "/v1/messages", &ask(false, "x"))
+            .await
+            .json();
+        assert_eq!(message["type"], "message");
+        assert_eq!(message["stop_reason"], "tool_use");
+        assert_eq!(message["content"][0]["input"]["command"], "true");
+
+        let error = post(server.addr(), "/v1/messages", &ask(false, "x")).await;
+        assert_eq!(error.status, 429);
+        assert_eq!(
+            error.json(),
+            json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn marker_tool_round_trip() {
+        let server = ModelServer::start(Script::new()).await.unwrap();
+        let call = post(server.addr(), "/v1/messages", &ask(false, "[tool] go"))
+            .await
+            .json();
+        let block = &call["content"][0];
+        assert_eq!(block["name"], "Bash");
+        assert_eq!(block["input"]["command"], "echo fake-tool-ok");
+
+        let follow_up = json!({
+            "stream": false,
+            "messages": [
+                {"role": "user", "content": "[tool] go"},
+                {"role": "assistant", "content": [block]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block["id"],
+                    "content": "fake-tool-ok\n", "is_error": false}]},
+            ],
+        });
+        let answer = post(server.addr(), "/v1/messages", &follow_up).await.json();
+        assert_eq!(answer["content"][0]["text"], "Tool said: fake-tool-ok\n");
+        let error = post(server.addr(), "/v1/messages", &ask(true, "[error]")).await;
+        assert_eq!(error.status, 400);
+        assert_eq!(error.json()["error"]["type"], "invalid_request_error");
+    }
 }

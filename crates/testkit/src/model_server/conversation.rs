@@ -144,7 +144,12 @@ fn flatten(value: &Value) -> String {
 /// (`functionDeclarations[].name`) tool lists.
 fn tool_names(body: &Value) -> Vec<String> {
     let mut names = Vec::new();
-    for tool in body.get("tools").and_then(Value::as_array).into_iter().flatten() {
+    for tool in body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(name) = tool.get("name").and_then(Value::as_str) {
             names.push(name.to_owned());
         }

@@ -81,7 +81,7 @@ fn json_mode(body: &Value) -> bool {
 }
 
 fn embedding() -> Value {
-    json!({"values": [0.0; 8]})
+    json!({"values": vec![0.0_f64; 8]})
 }
 
 /// Renders a model turn. `sse` is whether the query asked for `alt=sse`.
@@ -95,9 +95,7 @@ pub(super) fn respond(
     let stream = method == Method::StreamGenerateContent;
     let model = json!(model);
     let (parts, delay) = match plan {
-        Plan::Error { status, message } => {
-            return sse::json(status, &error_body(status, &message))
-        }
+        Plan::Error { status, message } => return sse::json(status, &error_body(status, &message)),
         Plan::Hang => return sse::hang(stream && sse, ctx),
         Plan::Text { chunks, delay } => {
             let parts: Vec<Value> = chunks.into_iter().map(|t| json!({"text": t})).collect();
@@ -185,4 +183,140 @@ pub(super) fn error_body(status: u16, message: &str) -> Value {
         _ => "INTERNAL",
     };
     json!({"error": {"code": status, "message": message, "status": name}})
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::super::test_client::post;
+    use super::super::{ModelServer, Reply, Script};
+
+    const STREAM: &str = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse";
+    const GENERATE: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
+
+    fn ask(prompt: &str) -> Value {
+        json!({
+            "contents": [{"role": "user", "parts": [{"text": prompt}]}],
+            "tools": [{"functionDeclarations": [{"name": "run_shell_command"}]}],
+            "generationConfig": {"temperature": 0},
+        })
+    }
+
+    #[tokio::test]
+    async fn sse_stream_text_with_finish_and_usage_on_the_last_chunk() {
+        let script = Script::new().then(Reply::text("gemini says hi"));
+        let server = ModelServer::start(script).await.unwrap();
+        let resp = post(server.addr(), STREAM, &ask("hi")).await;
+        assert_eq!(resp.header("content-type"), Some("text/event-stream"));
+        let chunks: Vec<Value> = resp.sse().iter().map(|e| e.json()).collect();
+        assert_eq!(chunks.len(), 3);
+        let text: String = chunks
+            .iter()
+            .map(|c| {
+                c["candidates"][0]["content"]["parts"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(text, "gemini says hi");
+        let last = chunks.last().unwrap();
+        assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+        assert_eq!(last["candidates"][0]["content"]["role"], "model");
+        assert_eq!(last["usageMetadata"]["totalTokenCount"], 17);
+        assert_eq!(last["modelVersion"], "gemini-2.5-flash");
+        assert!(chunks[0]["candidates"][0].get("finishReason").is_none());
+        assert_eq!(server.requests()[0].query.as_deref(), Some("alt=sse"));
+    }
+
+    #[tokio::test]
+    async fn function_call_and_round_trip() {
+        let server = ModelServer::start(Script::new()).await.unwrap();
+        let chunks: Vec<Value> = post(server.addr(), STREAM, &ask("[tool] run it"))
+            .await
+            .sse()
+            .iter()
+            .map(|e| e.json())
+            .collect();
+        assert_eq!(chunks.len(), 1);
+        let part = &chunks[0]["candidates"][0]["content"]["parts"][0];
+        assert_eq!(
+            part["functionCall"],
+            json!({"name": "run_shell_command", "args": {"command": "echo fake-tool-ok"}})
+        );
+
+        let mut follow_up = ask("[tool] run it");
+        let contents = follow_up["contents"].as_array_mut().unwrap();
+        contents.push(json!({"role": "model", "parts": [part]}));
+        contents.push(json!({"role": "user", "parts": [{"functionResponse": {
+            "name": "run_shell_command", "response": {"output": "fake-tool-ok"}}}]}));
+        let answer = post(server.addr(), GENERATE, &follow_up).await.json();
+        assert_eq!(
+            answer["candidates"][0]["content"]["parts"],
+            json!([{"text": "Tool said: fake-tool-ok"}])
+        );
+    }
+
+    #[tokio::test]
+    async fn side_calls_do_not_take_scripted_replies() {
+        let script = Script::new().then(Reply::text("the real turn"));
+        let server = ModelServer::start(script).await.unwrap();
+        let count = post(server.addr(), "/v1beta/models/m:countTokens", &ask("x")).await;
+        assert_eq!(count.json()["totalTokens"], 42);
+
+        // gemini-cli's router asks for JSON before the real turn.
+        let mut router = ask("x");
+        router["generationConfig"]["responseMimeType"] = json!("application/json");
+        let routed = post(
+            server.addr(),
+            "/v1beta/models/gemini-3.5-flash-lite:generateContent",
+            &router,
+        )
+        .await
+        .json();
+        let blob = routed["candidates"][0]["content"]["parts"][0]["text"]
+            .as_str()
+            .unwrap();
+        let blob: Value = serde_json::from_str(blob).unwrap();
+        assert_eq!(blob["next_speaker"], "user");
+        assert_eq!(server.remaining(), 1);
+
+        let answer = post(server.addr(), GENERATE, &ask("x")).await.json();
+        assert_eq!(
+            answer["candidates"][0]["content"]["parts"][0]["text"],
+            "the real turn"
+        );
+    }
+
+    #[tokio::test]
+    async fn error_shape_and_json_array_stream_without_alt_sse() {
+        let script = Script::new()
+            .then(Reply::error(429, "quota"))
+            .then(Reply::text("array form"));
+        let server = ModelServer::start(script).await.unwrap();
+        let error = post(server.addr(), STREAM, &ask("x")).await;
+        assert_eq!(error.status, 429);
+        assert_eq!(
+            error.json(),
+            json!({"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}})
+        );
+
+        let path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent";
+        let array = post(server.addr(), path, &ask("x")).await;
+        assert_eq!(array.header("content-type"), Some("application/json"));
+        let chunks = array.json();
+        let text: String = chunks
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                c["candidates"][0]["content"]["parts"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(text, "array form");
+    }
 }

@@ -16,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`script`] (the queue), `plan` (reply or marker → neutral plan), `conversation`
+//! Modules: `script` (the queue), `plan` (reply or marker → neutral plan), `conversation`
 //! (reading request bodies), `route` (path → API), one renderer per API, and `sse` (JSON
 //! and timed streaming bodies).
 
@@ -45,7 +45,6 @@ use axum::response::Response;
 use axum::Router;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use plan::Plan;
 use route::Route;
@@ -272,4 +271,161 @@ fn unix_now() -> u64 {
 /// Whether the body asked for a streamed answer (`"stream": true`).
 fn wants_stream(body: &Value) -> bool {
     body.get("stream").and_then(Value::as_bool).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use tokio::net::TcpStream;
+
+    use super::test_client::{parse_sse, post, read_head, request, send};
+    use super::*;
+
+    /// Polls `check` for up to a second; abandoned streams are noticed asynchronously.
+    async fn eventually(check: impl Fn() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline {
+            if check() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        check()
+    }
+
+    #[tokio::test]
+    async fn probe_answers_and_unknown_paths_are_404_and_recorded() {
+        let server = ModelServer::start(Script::new()).await.unwrap();
+        assert!(server.url().starts_with("http://127.0.0.1:"));
+        assert_eq!(request(server.addr(), "HEAD", "/", None).await.status, 200);
+        assert_eq!(request(server.addr(), "GET", "/", None).await.status, 200);
+
+        let body = json!({"q": 1});
+        let missing = post(server.addr(), "/v1/embeddings?x=1", &body).await;
+        assert_eq!(missing.status, 404);
+        assert!(missing.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/embeddings"));
+
+        let seen = server.requests();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0].method, "HEAD");
+        assert_eq!(seen[2].path, "/v1/embeddings");
+        assert_eq!(seen[2].query.as_deref(), Some("x=1"));
+        assert_eq!(seen[2].body, body);
+        assert_eq!(seen[2].header("X-API-Key"), Some("test-key"));
+        assert_eq!(seen[2].headers["content-type"], "application/json");
+    }
+
+    #[tokio::test]
+    async fn non_json_bodies_are_recorded_as_null() {
+        let server = ModelServer::start(Script::new()).await.unwrap();
+        let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+        stream
+            .write_all(
+                b"POST /x HTTP/1.1\r\nhost: h\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc",
+            )
+            .await
+            .unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        assert!(raw.starts_with(b"HTTP/1.1 404"));
+        assert_eq!(server.requests()[0].body, Value::Null);
+    }
+
+    #[tokio::test]
+    async fn queue_is_consumed_in_order_across_apis_and_side_calls_skip_it() {
+        let script = Script::new()
+            .then(Reply::text("first"))
+            .then(Reply::error(503, "busy"))
+            .then(Reply::text("third"));
+        let server = ModelServer::start(script).await.unwrap();
+        let addr = server.addr();
+        let ask = json!({"messages": [{"role": "user", "content": "hi"}]});
+
+        post(addr, "/v1/messages/count_tokens", &ask).await;
+        request(addr, "GET", "/v1/models", None).await;
+        assert_eq!(server.remaining(), 3);
+
+        let first = post(addr, "/v1/messages", &ask).await;
+        assert_eq!(first.json()["content"][0]["text"], "first");
+        let second = post(addr, "/v1/chat/completions", &ask).await;
+        assert_eq!(second.status, 503);
+        server.push(Reply::text("pushed"));
+        let third = post(addr, "/v1/responses", &ask).await;
+        assert_eq!(third.json()["output"][0]["content"][0]["text"], "third");
+        let fourth = post(addr, "/v1/messages", &ask).await;
+        assert_eq!(fourth.json()["content"][0]["text"], "pushed");
+        assert_eq!(server.remaining(), 0);
+
+        // Empty queue: the marker fallback, counting user turns.
+        let fallback = post(addr, "/v1/messages", &ask).await;
+        assert_eq!(
+            fallback.json()["content"][0]["text"],
+            "Hello from fake anthropic! (turn 1) you said: hi"
+        );
+        assert_eq!(server.requests().len(), 7);
+    }
+
+    #[tokio::test]
+    async fn hang_sends_headers_only_and_notices_the_client_leaving() {
+        let server = ModelServer::start(Script::new().then(Reply::Hang))
+            .await
+            .unwrap();
+        let body = json!({"stream": true, "messages": [{"role": "user", "content": "x"}]});
+        let mut stream = send(server.addr(), "POST", "/v1/messages", Some(&body)).await;
+        let (status, _) = read_head(&mut stream).await;
+        assert_eq!(status, 200);
+        let mut buf = [0u8; 64];
+        let more = tokio::time::timeout(Duration::from_millis(150), stream.read(&mut buf)).await;
+        assert!(more.is_err(), "nothing may follow the headers");
+        assert_eq!(server.disconnects(), 0);
+        drop(stream);
+        assert!(eventually(|| server.disconnects() == 1).await);
+    }
+
+    #[tokio::test]
+    async fn slow_stream_paces_deltas_and_counts_an_abort() {
+        let reply = Reply::slow("start", Duration::from_millis(40), 100);
+        let server = ModelServer::start(Script::new().then(reply)).await.unwrap();
+        let body = json!({"stream": true, "messages": [{"role": "user", "content": "x"}]});
+        let began = Instant::now();
+        let mut stream = send(server.addr(), "POST", "/v1/messages", Some(&body)).await;
+        let (_, mut seen) = read_head(&mut stream).await;
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("tick1") {
+            let n = stream.read(&mut buf).await.unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        // Two pauses must have passed before the third delta, but not a hundred.
+        let elapsed = began.elapsed();
+        assert!(elapsed >= Duration::from_millis(80), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+        assert!(String::from_utf8_lossy(&seen).contains("\"text\":\"start\""));
+        drop(stream);
+        assert!(eventually(|| server.disconnects() == 1).await);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_server_ends_hanging_streams() {
+        let server = ModelServer::start(Script::new().then(Reply::Hang))
+            .await
+            .unwrap();
+        let body = json!({"stream": true, "contents": []});
+        let path = "/v1beta/models/m:streamGenerateContent?alt=sse";
+        let mut stream = send(server.addr(), "POST", path, Some(&body)).await;
+        read_head(&mut stream).await;
+        drop(server);
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut rest))
+            .await
+            .expect("stream ends once the server is dropped")
+            .unwrap();
+        assert!(parse_sse(&String::from_utf8_lossy(&rest)).len() <= 1);
+    }
 }

@@ -62,9 +62,9 @@ pub(super) fn respond(plan: Plan, body: &Value, ctx: &StreamCtx) -> Response {
                 "tool_calls": [{"index": 0, "id": call_id, "type": "function",
                                 "function": {"name": name, "arguments": ""}}],
             })];
-            deltas.extend(split(&arguments, ARGUMENT_PIECES).into_iter().map(|piece| {
-                json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
-            }));
+            deltas.extend(split(&arguments, ARGUMENT_PIECES).into_iter().map(
+                |piece| json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+            ));
             let message = json!({
                 "role": "assistant",
                 "content": null,
@@ -111,4 +111,150 @@ pub(super) fn respond(plan: Plan, body: &Value, ctx: &StreamCtx) -> Response {
     }
     out.done();
     out.respond(EVENT_STREAM, ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::{json, Value};
+
+    use super::super::test_client::{post, SseEvent};
+    use super::super::{ModelServer, Reply, Script};
+
+    fn ask(stream: bool, include_usage: bool) -> Value {
+        json!({
+            "model": "local-model",
+            "stream": stream,
+            "stream_options": {"include_usage": include_usage},
+            "tools": [{"type": "function", "function": {"name": "bash", "parameters": {}}}],
+            "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}],
+        })
+    }
+
+    /// Chunks before `[DONE]`, checking that `[DONE]` is the last frame and that no frame
+    /// has an `event:` line.
+    fn chunks(events: &[SseEvent]) -> Vec<Value> {
+        assert_eq!(events.last().unwrap().data, "[DONE]");
+        assert!(events.iter().all(|e| e.event.is_none()));
+        events[..events.len() - 1]
+            .iter()
+            .map(SseEvent::json)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn text_stream_with_usage_chunk_and_done() {
+        let script = Script::new().then(Reply::text("chat reply text"));
+        let server = ModelServer::start(script).await.unwrap();
+        let chunks = chunks(
+            &post(server.addr(), "/v1/chat/completions", &ask(true, true))
+                .await
+                .sse(),
+        );
+        assert!(chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk"));
+        assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(text, "chat reply text");
+        let finish = &chunks[chunks.len() - 2];
+        assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+        let usage = chunks.last().unwrap();
+        assert_eq!(usage["choices"], json!([]));
+        assert!(usage["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    }
+
+    #[tokio::test]
+    async fn tool_call_arguments_are_split_and_reassemble() {
+        let args = json!({"command": "printf 'a b c'", "timeout": 30});
+        let script = Script::new().then(Reply::tool_call("bash", args.clone()));
+        let server = ModelServer::start(script).await.unwrap();
+        let chunks = chunks(
+            &post(server.addr(), "/v1/chat/completions", &ask(true, false))
+                .await
+                .sse(),
+        );
+        // Without include_usage the finish chunk is the last one.
+        assert_eq!(
+            chunks.last().unwrap()["choices"][0]["finish_reason"],
+            "tool_calls"
+        );
+        assert!(chunks.iter().all(|c| c.get("usage").is_none()));
+
+        // Reassemble the way clients must: by tool-call index.
+        let mut calls: BTreeMap<u64, (String, String, String)> = BTreeMap::new();
+        let mut argument_chunks = 0;
+        for chunk in &chunks {
+            for call in chunk["choices"][0]["delta"]["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let entry = calls.entry(call["index"].as_u64().unwrap()).or_default();
+                if let Some(id) = call["id"].as_str() {
+                    entry.0 = id.to_owned();
+                }
+                if let Some(name) = call["function"]["name"].as_str() {
+                    entry.1 = name.to_owned();
+                }
+                if let Some(piece) = call["function"]["arguments"].as_str() {
+                    if !piece.is_empty() {
+                        argument_chunks += 1;
+                    }
+                    entry.2.push_str(piece);
+                }
+            }
+        }
+        assert!(argument_chunks >= 3, "arguments must be split");
+        let (id, name, arguments) = &calls[&0];
+        assert!(id.starts_with("call_"));
+        assert_eq!(name, "bash");
+        assert_eq!(serde_json::from_str::<Value>(arguments).unwrap(), args);
+    }
+
+    #[tokio::test]
+    async fn plain_completion_error_and_marker_round_trip() {
+        let script = Script::new().then(Reply::error(500, "boom"));
+        let server = ModelServer::start(script).await.unwrap();
+        let error = post(server.addr(), "/v1/chat/completions", &ask(false, false)).await;
+        assert_eq!(error.status, 500);
+        assert_eq!(error.json()["error"]["type"], "server_error");
+
+        let mut tool = ask(false, false);
+        tool["messages"][1]["content"] = json!("[tool] run it");
+        let call = post(server.addr(), "/v1/chat/completions", &tool)
+            .await
+            .json();
+        assert_eq!(call["choices"][0]["finish_reason"], "tool_calls");
+        let message = call["choices"][0]["message"].clone();
+        let function = &message["tool_calls"][0]["function"];
+        assert_eq!(function["name"], "bash");
+        let arguments: Value =
+            serde_json::from_str(function["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(arguments["command"], "echo fake-tool-ok");
+
+        let messages = tool["messages"].as_array_mut().unwrap();
+        messages.push(message.clone());
+        messages.push(
+            json!({"role": "tool", "tool_call_id": message["tool_calls"][0]["id"],
+                             "content": "fake-tool-ok"}),
+        );
+        let answer = post(server.addr(), "/v1/chat/completions", &tool)
+            .await
+            .json();
+        assert_eq!(answer["object"], "chat.completion");
+        assert_eq!(
+            answer["choices"][0]["message"]["content"],
+            "Tool said: fake-tool-ok"
+        );
+        assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+    }
 }

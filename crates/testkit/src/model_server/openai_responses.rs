@@ -31,9 +31,7 @@ pub(super) fn respond(plan: Plan, body: &Value, ctx: &StreamCtx) -> Response {
         "output": [],
     });
     let (chunks, delay, item) = match plan {
-        Plan::Error { status, message } => {
-            return sse::json(status, &error_body(status, &message))
-        }
+        Plan::Error { status, message } => return sse::json(status, &error_body(status, &message)),
         Plan::Hang => return sse::hang(stream, ctx),
         Plan::Text { chunks, delay } => {
             let item = json!({
@@ -108,7 +106,10 @@ pub(super) fn respond(plan: Plan, body: &Value, ctx: &StreamCtx) -> Response {
         let at = json!({"item_id": item_id, "output_index": 0, "content_index": 0});
         out.emit("response.content_part.added", with(&at, "part", part("")));
         for chunk in &chunks {
-            out.emit("response.output_text.delta", with(&at, "delta", json!(chunk)));
+            out.emit(
+                "response.output_text.delta",
+                with(&at, "delta", json!(chunk)),
+            );
             out.body.pause(delay);
         }
         let full = chunks.concat();
@@ -156,4 +157,133 @@ pub(super) fn error_body(status: u16, message: &str) -> Value {
         _ => ("server_error", Value::Null),
     };
     json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::super::test_client::post;
+    use super::super::{ModelServer, Reply, Script};
+
+    fn ask(stream: bool, prompt: &str) -> Value {
+        json!({
+            "model": "gpt-5.5",
+            "stream": stream,
+            "tools": [{"type": "function", "name": "exec_command"}],
+            "input": [
+                {"type": "message", "role": "user",
+                 "content": [{"type": "input_text", "text": "<environment_context/>"}]},
+                {"type": "message", "role": "user",
+                 "content": [{"type": "input_text", "text": prompt}]},
+            ],
+        })
+    }
+
+    #[tokio::test]
+    async fn text_stream_events_in_order_with_sequence_numbers() {
+        let script = Script::new().then(Reply::text("codex hello"));
+        let server = ModelServer::start(script).await.unwrap();
+        let events = post(server.addr(), "/v1/responses", &ask(true, "hi"))
+            .await
+            .sse();
+        let names: Vec<&str> = events.iter().filter_map(|e| e.event.as_deref()).collect();
+        assert_eq!(
+            names,
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.delta",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.completed"
+            ]
+        );
+        for (i, event) in events.iter().enumerate() {
+            let data = event.json();
+            assert_eq!(data["type"], event.event.as_deref().unwrap());
+            assert_eq!(data["sequence_number"], i);
+        }
+        let text: String = events
+            .iter()
+            .filter(|e| e.event.as_deref() == Some("response.output_text.delta"))
+            .map(|e| e.json()["delta"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(text, "codex hello");
+        let done = events[9].json();
+        assert_eq!(done["item"]["content"][0]["text"], "codex hello");
+        let completed = events[10].json();
+        assert_eq!(completed["response"]["status"], "completed");
+        assert_eq!(completed["response"]["model"], "gpt-5.5");
+        assert!(
+            completed["response"]["usage"]["output_tokens"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
+    }
+
+    #[tokio::test]
+    async fn function_call_item_and_marker_round_trip() {
+        let server = ModelServer::start(Script::new()).await.unwrap();
+        let events = post(server.addr(), "/v1/responses", &ask(true, "[tool] go"))
+            .await
+            .sse();
+        let names: Vec<&str> = events.iter().filter_map(|e| e.event.as_deref()).collect();
+        assert_eq!(names[2], "response.output_item.added");
+        assert!(names.contains(&"response.function_call_arguments.delta"));
+        assert_eq!(
+            names[names.len() - 3],
+            "response.function_call_arguments.done"
+        );
+        assert_eq!(names[names.len() - 2], "response.output_item.done");
+        let item = events[events.len() - 2].json()["item"].clone();
+        assert_eq!(item["type"], "function_call");
+        assert_eq!(item["name"], "exec_command");
+        let arguments: Value = serde_json::from_str(item["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(arguments, json!({"cmd": "echo fake-tool-ok"}));
+
+        let mut follow_up = ask(false, "[tool] go");
+        let input = follow_up["input"].as_array_mut().unwrap();
+        input.push(item.clone());
+        input.push(
+            json!({"type": "function_call_output", "call_id": item["call_id"],
+                          "output": "fake-tool-ok\n"}),
+        );
+        let answer = post(server.addr(), "/v1/responses", &follow_up)
+            .await
+            .json();
+        assert_eq!(answer["status"], "completed");
+        assert_eq!(
+            answer["output"][0]["content"][0]["text"],
+            "Tool said: fake-tool-ok\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn error_shape_and_turn_count() {
+        let server = ModelServer::start(Script::new().then(Reply::error(400, "bad")))
+            .await
+            .unwrap();
+        let error = post(server.addr(), "/v1/responses", &ask(true, "x")).await;
+        assert_eq!(error.status, 400);
+        assert_eq!(error.json()["error"]["message"], "bad");
+        assert_eq!(error.json()["error"]["type"], "invalid_request_error");
+
+        let mut second = ask(false, "and again");
+        let input = second["input"].as_array_mut().unwrap();
+        input.insert(
+            1,
+            json!({"type": "message", "role": "user",
+                               "content": [{"type": "input_text", "text": "first"}]}),
+        );
+        let answer = post(server.addr(), "/v1/responses", &second).await.json();
+        let text = answer["output"][0]["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains("(turn 2)"), "{text}");
+    }
 }

@@ -101,7 +101,7 @@ impl TimedBody {
                         None => break,
                     }
                 }
-                watch.finished = true;
+                watch.finish();
                 None
             },
         );
@@ -118,6 +118,12 @@ impl TimedBody {
 struct Watch {
     ctx: StreamCtx,
     finished: bool,
+}
+
+impl Watch {
+    fn finish(&mut self) {
+        self.finished = true;
+    }
 }
 
 impl Drop for Watch {
