@@ -156,6 +156,14 @@ pub trait Agent: Send + Sync + 'static {
         None
     }
 
+    /// For providers that let the caller choose the session id (`claude --session-id`,
+    /// `gemini --session-id`): the native id this run will have, known before it starts, so
+    /// `session-created` can carry it. None when the provider reveals its id only in its
+    /// output.
+    fn chosen_native_id(&self, _spec: &RunSpec) -> Option<String> {
+        None
+    }
+
     /// Refuses a request this provider cannot honour (for example a permission mode it
     /// cannot enforce), before anything is accepted or spawned.
     fn check(&self, _spec: &RunSpec) -> Result<(), String> {

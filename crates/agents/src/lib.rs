@@ -4,10 +4,15 @@
 //!   line (bounded), and stops it: interrupt, grace period, kill, sweep;
 //! - [`lines`] is the bounded line reader;
 //! - [`sweep`] finds and kills every process a run left behind, and reaps orphans;
-//! - [`cursor`] is Cursor's agent CLI (`cursor-agent -p --output-format stream-json`).
+//! - [`cursor`] is Cursor's agent CLI (`cursor-agent -p --output-format stream-json`);
+//! - [`claude`], [`codex`], [`gemini`] and [`nano`] are the other CLI providers.
 
+pub mod claude;
+pub mod codex;
 pub mod cursor;
+pub mod gemini;
 pub mod lines;
+pub mod nano;
 pub mod supervisor;
 pub mod sweep;
 
@@ -20,5 +25,11 @@ pub const SECRET_ENV: &[&str] = &["SWITCHBOARD_TOKEN"];
 
 /// Every provider this build can run, configured from the environment.
 pub fn all_agents() -> Vec<Arc<dyn Agent>> {
-    vec![Arc::new(cursor::CursorAgent::from_env())]
+    vec![
+        Arc::new(claude::ClaudeAgent::from_env()),
+        Arc::new(codex::CodexAgent::from_env()),
+        Arc::new(cursor::CursorAgent::from_env()),
+        Arc::new(gemini::GeminiAgent::from_env()),
+        Arc::new(nano::NanoAgent::from_env()),
+    ]
 }

@@ -24,7 +24,9 @@ use std::time::Duration;
 use switchboard_agent_api::{AgentLine, AgentOutput, RunIo};
 use switchboard_protocol::event::{AgentEvent, NoticeLevel};
 use switchboard_protocol::lifecycle::AgentExit;
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::lines::{LineReader, ReadLine};
@@ -46,6 +48,15 @@ pub struct ProcessSpec {
     pub env: Vec<(OsString, OsString)>,
     /// Said when the program cannot be found, e.g. "install X or set SWITCHBOARD_X_BIN".
     pub not_found_hint: String,
+}
+
+/// What the agent's stdin is.
+pub enum Stdin {
+    /// `/dev/null`: the agent reads nothing (and cannot wait for input that never comes).
+    Null,
+    /// A pipe fed with these lines (a newline is added when missing). The pipe closes when
+    /// every sender is dropped, which is how a provider tells a stream-json CLI it is done.
+    Lines(mpsc::Receiver<Vec<u8>>),
 }
 
 /// A provider's reading of its CLI's output.
@@ -76,6 +87,7 @@ pub trait OutputParser: Send {
 /// Runs the process to its end and reports everything through `io`, ending with `Exit`.
 pub async fn run_supervised(
     spec: ProcessSpec,
+    stdin: Stdin,
     run_id: &str,
     io: RunIo,
     parser: &mut dyn OutputParser,
@@ -85,7 +97,10 @@ pub async fn run_supervised(
         .args(&spec.args)
         .current_dir(&spec.cwd)
         .env(RUN_MARKER, run_id)
-        .stdin(Stdio::null())
+        .stdin(match stdin {
+            Stdin::Null => Stdio::null(),
+            Stdin::Lines(_) => Stdio::piped(),
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -115,6 +130,9 @@ pub async fn run_supervised(
     };
     let pid = child.id().map(|p| p as i32).unwrap_or(0);
     sweep::track_child(pid);
+    if let (Stdin::Lines(lines), Some(pipe)) = (stdin, child.stdin.take()) {
+        tokio::spawn(feed_stdin(pipe, lines));
+    }
     let mut stdout = LineReader::new(
         child.stdout.take().expect("stdout is piped"),
         io.limits.max_line_bytes,
@@ -255,6 +273,19 @@ async fn send_all(io: &RunIo, outputs: &mut Vec<AgentOutput>) -> bool {
         }
     }
     true
+}
+
+/// Writes lines to the agent's stdin until the provider drops its senders (then the pipe
+/// closes) or the agent stops reading.
+async fn feed_stdin(mut pipe: tokio::process::ChildStdin, mut lines: mpsc::Receiver<Vec<u8>>) {
+    while let Some(mut line) = lines.recv().await {
+        if line.last() != Some(&b'\n') {
+            line.push(b'\n');
+        }
+        if pipe.write_all(&line).await.is_err() || pipe.flush().await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

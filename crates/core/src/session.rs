@@ -406,6 +406,9 @@ impl SessionActor {
         if spec.resume.is_none() {
             spec.resume = self.native_id.clone();
         }
+        if let Some(native) = agent.chosen_native_id(&spec) {
+            self.learn_native_id(native).await;
+        }
         let (output_tx, output) = mpsc::channel(256);
         let abort = CancellationToken::new();
         let io = RunIo {

@@ -134,10 +134,18 @@ async fn kill_dash_nine_never_reuses_a_seq_and_announces_the_gap() {
 async fn the_next_start_ends_what_a_killed_server_left_running() {
     let mut server = server();
     let pidfile = server.project_path().join("left-behind.pid");
-    let prompt = format!("grandchild pidfile={} ignore_sigint ignore_sigterm hang", pidfile.display());
+    let prompt = format!(
+        "grandchild pidfile={} ignore_sigint ignore_sigterm hang",
+        pidfile.display()
+    );
     let mut client = server.client().await.unwrap();
-    let (id, _) = start_session(&mut client, &prompt, server.project_path()).await.unwrap();
-    client.recv_until(|f| f["event"]["kind"] == "native-session").await.unwrap();
+    let (id, _) = start_session(&mut client, &prompt, server.project_path())
+        .await
+        .unwrap();
+    client
+        .recv_until(|f| f["event"]["kind"] == "native-session")
+        .await
+        .unwrap();
     let mut grandchild = None;
     for _ in 0..100 {
         if let Ok(text) = std::fs::read_to_string(&pidfile) {
@@ -150,7 +158,10 @@ async fn the_next_start_ends_what_a_killed_server_left_running() {
     // Let the run's marker reach the store, then kill the server without a chance to clean up.
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.stop_with(libc::SIGKILL).unwrap();
-    assert!(process_alive(grandchild), "the grandchild outlives a killed server");
+    assert!(
+        process_alive(grandchild),
+        "the grandchild outlives a killed server"
+    );
     server.restart().unwrap();
     let mut gone = false;
     for _ in 0..100 {
@@ -162,6 +173,9 @@ async fn the_next_start_ends_what_a_killed_server_left_running() {
     }
     assert!(gone, "grandchild {grandchild} survived the restart");
     let mut client = server.client().await.unwrap();
-    client.send(json!({"type":"check-session-status","sessionId": id})).await.unwrap();
+    client
+        .send(json!({"type":"check-session-status","sessionId": id}))
+        .await
+        .unwrap();
     assert_eq!(client.recv().await.unwrap()["state"], "interrupted");
 }

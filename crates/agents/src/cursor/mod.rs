@@ -16,7 +16,7 @@ use switchboard_protocol::{PermissionMode, Provider};
 
 pub use parse::CursorParser;
 
-use crate::supervisor::{run_supervised, ProcessSpec};
+use crate::supervisor::{run_supervised, ProcessSpec, Stdin};
 
 pub struct CursorAgent {
     binary: PathBuf,
@@ -113,7 +113,7 @@ impl Agent for CursorAgent {
         };
         Box::pin(async move {
             let mut parser = CursorParser::default();
-            run_supervised(process, &spec.run_id, io, &mut parser).await;
+            run_supervised(process, Stdin::Null, &spec.run_id, io, &mut parser).await;
         })
     }
 }
