@@ -53,6 +53,36 @@ pub struct RunSpec {
     pub options: serde_json::Map<String, Value>,
     /// True for the legacy `cursor-resume`, which carries no prompt.
     pub continue_only: bool,
+    /// Images attached to the prompt, decoded by the core into a folder of this run's that is
+    /// removed when the run ends.
+    pub attachments: Vec<PathBuf>,
+}
+
+impl RunSpec {
+    /// The client's prompt, or "Continue." for a turn that carries none (the legacy
+    /// `cursor-resume`): every CLI needs some text to run a turn.
+    pub fn prompt_or_continue(&self) -> &str {
+        if self.prompt.trim().is_empty() {
+            "Continue."
+        } else {
+            &self.prompt
+        }
+    }
+
+    /// The text of this turn for agents that take attachments as paths in the prompt: the
+    /// prompt, then one line per attached file.
+    pub fn turn_text(&self) -> String {
+        let prompt = self.prompt_or_continue();
+        if self.attachments.is_empty() {
+            return prompt.to_owned();
+        }
+        let mut text = format!("{prompt}\n\nAttached images (read them from these paths):");
+        for path in &self.attachments {
+            text.push_str("\n- ");
+            text.push_str(&path.to_string_lossy());
+        }
+        text
+    }
 }
 
 /// Supervision limits that apply to every process-based agent.
@@ -76,6 +106,9 @@ impl Default for RunLimits {
 /// The channels of one run.
 pub struct RunIo {
     pub output: mpsc::Sender<AgentOutput>,
+    /// Extra environment for the agent's processes, from the operator's config
+    /// (`[agents.<provider>.env]`).
+    pub env: Vec<(String, String)>,
     /// Cancelled when a client aborts the run (or the server shuts down).
     pub abort: CancellationToken,
     pub limits: RunLimits,

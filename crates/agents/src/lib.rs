@@ -7,6 +7,7 @@
 //! - [`cursor`] is Cursor's agent CLI (`cursor-agent -p --output-format stream-json`);
 //! - [`claude`], [`codex`], [`gemini`] and [`nano`] are the other CLI providers.
 
+pub mod argv;
 pub mod claude;
 pub mod codex;
 pub mod cursor;

@@ -9,8 +9,9 @@
 //! 1. SIGINT to the group (the agent's own interrupt: claude prints a final result, codex
 //!    records `turn_aborted`);
 //! 2. after the grace period, SIGKILL to the group;
-//! 3. once the agent has exited (for any reason), SIGKILL to whatever is left of its group and
-//!    to every process carrying the run's marker, wherever it is;
+//! 3. once the agent has exited (for any reason), SIGKILL to every process carrying the run's
+//!    marker, wherever it is (its group id is not used after the agent is reaped: the id may
+//!    have been reused by then);
 //! 4. read what is left in the pipes, then report `Exit`.
 //!
 //! So `Exit`, and with it the run's terminal state, comes only after every process is gone.
@@ -112,6 +113,10 @@ pub async fn run_supervised(
     for (key, value) in &spec.env {
         command.env(key, value);
     }
+    // The operator's per-provider settings come last, so they win.
+    for (key, value) in &io.env {
+        command.env(key, value);
+    }
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -179,8 +184,9 @@ pub async fn run_supervised(
     };
     sweep::untrack_child(pid);
 
-    // The agent is gone; so must be everything it started.
-    sweep::signal_group(pid, libc::SIGKILL);
+    // The agent is gone; so must be everything it started. Only the marker decides: the
+    // agent has been reaped, so its pid (and with it its group id) may already belong to an
+    // unrelated process, and signalling the group now could hit a stranger.
     let swept = sweep::sweep_run(run_id, Some(pid)).await;
     if swept > 0 {
         tracing::debug!(run_id, swept, "killed processes the agent left behind");

@@ -153,25 +153,30 @@ mod tests {
 
     #[tokio::test]
     async fn sweeps_marked_processes_in_other_sessions() {
-        let run_id = format!("test-{}", std::process::id());
-        let child = std::process::Command::new("setsid")
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let run_id = format!("sweep-test-{}-{nanos}", std::process::id());
+        let mut child = std::process::Command::new("setsid")
             .args(["sleep", "30"])
             .env(RUN_MARKER, &run_id)
             .spawn()
             .unwrap();
-        let pid = child.id() as i32;
-        // setsid may fork; wait until the marked process shows up.
-        for _ in 0..100 {
+        // The marker is visible once `setsid` has exec'd; allow for a loaded machine.
+        for _ in 0..500 {
             if !marked_processes(&run_id).is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(!marked_processes(&run_id).is_empty());
+        assert!(
+            !marked_processes(&run_id).is_empty(),
+            "the marked process never showed up"
+        );
         assert!(sweep_run(&run_id, None).await >= 1);
         assert!(marked_processes(&run_id).is_empty());
-        let mut child = child;
+        let _ = child.kill();
         let _ = child.wait();
-        let _ = pid;
     }
 }

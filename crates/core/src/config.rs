@@ -1,6 +1,10 @@
 //! The core's limits and timings. Every one is a key of the server's config file.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use switchboard_protocol::Provider;
 
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -33,6 +37,14 @@ pub struct CoreConfig {
     pub idle_unload: Duration,
     /// Runs that may be live at once, server-wide.
     pub max_running_sessions: usize,
+    /// Where runs' attached images are written (one folder per run, removed after it).
+    pub attachments_dir: PathBuf,
+    /// Images one command may attach…
+    pub max_images: usize,
+    /// …and the largest one, decoded, in bytes.
+    pub max_image_bytes: usize,
+    /// Extra environment per provider, from the operator's config.
+    pub agent_env: HashMap<Provider, Vec<(String, String)>>,
 }
 
 impl Default for CoreConfig {
@@ -51,6 +63,10 @@ impl Default for CoreConfig {
             seq_block: 1000,
             idle_unload: Duration::from_secs(300),
             max_running_sessions: 256,
+            attachments_dir: std::env::temp_dir().join("switchboard-attachments"),
+            max_images: 8,
+            max_image_bytes: 10 * 1024 * 1024,
+            agent_env: HashMap::new(),
         }
     }
 }

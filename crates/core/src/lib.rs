@@ -16,6 +16,7 @@
 //! - [`projects`] confines every path to a registered project;
 //! - [`store`] is the persistence trait the `store` crate implements.
 
+pub mod attachments;
 pub mod config;
 pub mod frame;
 pub mod journal;

@@ -22,6 +22,7 @@ use switchboard_protocol::{now_ms, ErrorCode, ProtocolError, Provider, RunState,
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::task::TaskTracker;
 
+use crate::attachments::decode_images;
 use crate::config::CoreConfig;
 use crate::frame::Frame;
 use crate::persist::Persister;
@@ -198,6 +199,11 @@ impl Registry {
             (None, SessionTarget::Existing(native)) => Some(native.clone()),
             _ => None,
         };
+        let mut options = command.extra;
+        let config = &self.shared.config;
+        let images = decode_images(&options, config.max_images, config.max_image_bytes)?;
+        // Decoded once; the agent gets file paths, not the base64 again.
+        options.remove("images");
         let spec = RunSpec {
             session_id: existing
                 .as_ref()
@@ -209,8 +215,9 @@ impl Registry {
             model: command.model,
             permission_mode: command.permission_mode,
             resume: adopt.clone(),
-            options: command.extra,
+            options,
             continue_only: command.request_type == "cursor-resume",
+            attachments: Vec::new(),
         };
         agent.check(&spec).map_err(ProtocolError::invalid_field)?;
         let mut prepared = PreparedRun {
@@ -219,6 +226,7 @@ impl Registry {
             queue: command.queue,
             is_new_session: existing.is_none(),
             spec,
+            images: Arc::new(images),
         };
         let handle = match existing {
             Some(handle) => handle,

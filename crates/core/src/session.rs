@@ -34,6 +34,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::attachments::{self, Attachments};
 use crate::frame::Frame;
 use crate::journal::Journal;
 use crate::registry::Shared;
@@ -48,6 +49,8 @@ pub struct PreparedRun {
     pub is_new_session: bool,
     /// `run_id` is filled in when the run starts.
     pub spec: RunSpec,
+    /// Images attached to the prompt; written to the run's folder when it starts.
+    pub images: Attachments,
 }
 
 /// The actor's answer to a command.
@@ -204,6 +207,8 @@ struct ActiveRun {
     interrupted: bool,
     /// The marker every process of this run carries.
     run_id: String,
+    /// Whether the run has a folder of attached images to remove.
+    has_attachments: bool,
 }
 
 struct PendingPermission {
@@ -400,6 +405,7 @@ impl SessionActor {
             self.needs_created = true;
         }
 
+        let spec_has_no_images = prepared.images.is_empty();
         let mut spec = prepared.spec;
         spec.run_id = uuid::Uuid::new_v4().to_string();
         let run_id = spec.run_id.clone();
@@ -409,11 +415,36 @@ impl SessionActor {
         if let Some(native) = agent.chosen_native_id(&spec) {
             self.learn_native_id(native).await;
         }
+        if !prepared.images.is_empty() {
+            let root = self.shared.config.attachments_dir.clone();
+            let (run, images) = (run_id.clone(), Arc::clone(&prepared.images));
+            let written = tokio::task::spawn_blocking(move || {
+                attachments::write_run_folder(&root, &run, &images)
+            })
+            .await;
+            match written {
+                Ok(Ok(paths)) => spec.attachments = paths,
+                // The run goes on without them, and says so.
+                Ok(Err(e)) => {
+                    tracing::error!(session = %self.handle.id, error = %e, "cannot write attached images")
+                }
+                Err(e) => {
+                    tracing::error!(session = %self.handle.id, error = %e, "cannot write attached images")
+                }
+            }
+        }
         let (output_tx, output) = mpsc::channel(256);
         let abort = CancellationToken::new();
         let io = RunIo {
             output: output_tx,
             abort: abort.clone(),
+            env: self
+                .shared
+                .config
+                .agent_env
+                .get(&self.handle.provider)
+                .cloned()
+                .unwrap_or_default(),
             limits: RunLimits {
                 abort_grace: self.shared.config.abort_grace,
                 max_line_bytes: self.shared.config.max_agent_line_bytes,
@@ -429,6 +460,7 @@ impl SessionActor {
             is_new_session: prepared.is_new_session,
             pending: Vec::new(),
             interrupted: false,
+            has_attachments: !spec_has_no_images,
             run_id,
         });
         // Recorded with the run's marker, so a server that dies now can be cleaned up after.
@@ -645,6 +677,13 @@ impl SessionActor {
         let Some(mut run) = self.run.take() else {
             return;
         };
+        if run.has_attachments {
+            let root = self.shared.config.attachments_dir.clone();
+            let run_id = run.run_id.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || attachments::remove_run_folder(&root, &run_id))
+                    .await;
+        }
         self.cancel_permissions_of(&mut run).await;
         let terminal = if run.interrupted {
             run.lifecycle.interrupt()

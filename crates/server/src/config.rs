@@ -3,12 +3,14 @@
 //! Every flag has a key in the config file (`<data-dir>/config.toml` unless `--config` names
 //! another); every limit of the core has one too. The file is optional.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use switchboard_core::CoreConfig;
+use switchboard_protocol::Provider;
 use switchboard_store::Durability;
 
 use crate::error::ServerError;
@@ -57,6 +59,22 @@ pub struct FileConfig {
     pub idle_unload_secs: Option<u64>,
     /// Frames queued for one connection's socket before its subscriptions wait (1024).
     pub connection_queue_frames: Option<usize>,
+    /// Images one command may attach (8).
+    pub max_images: Option<usize>,
+    /// The largest attached image, decoded, in bytes (10 MiB).
+    pub max_image_bytes: Option<usize>,
+    /// Per-provider settings: `[agents.claude.env]` adds environment variables to every
+    /// claude process (API keys, base URLs, …), on top of the server's own environment.
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentConfig>,
+}
+
+/// `[agents.<provider>]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// Values given on the command line (or through the environment by clap).
@@ -89,6 +107,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
 impl Settings {
     /// Defaults for a data dir, as used by tests and by `serve` without a config file.
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        let core = CoreConfig {
+            attachments_dir: data_dir.join("attachments"),
+            ..CoreConfig::default()
+        };
         Self {
             listen: DEFAULT_LISTEN.parse().expect("valid default"),
             data_dir,
@@ -97,7 +119,7 @@ impl Settings {
             max_frame_bytes: 16 * 1024 * 1024,
             connection_queue_frames: 1024,
             durability: Durability::Process,
-            core: CoreConfig::default(),
+            core,
         }
     }
 
@@ -176,6 +198,25 @@ impl Settings {
         }
         if let Some(v) = file.idle_unload_secs {
             core.idle_unload = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = file.max_images {
+            self.core.max_images = v;
+        }
+        if let Some(v) = file.max_image_bytes {
+            self.core.max_image_bytes = positive("max_image_bytes", v)?;
+        }
+        for (name, agent) in &file.agents {
+            let provider = Provider::parse(name).ok_or_else(|| {
+                ServerError::Setting(format!(
+                    "[agents.{name}]: unknown provider (claude, cursor, codex, gemini, openrouter, local, nano)"
+                ))
+            })?;
+            let env = agent
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            self.core.agent_env.insert(provider, env);
         }
         if let Some(v) = file.connection_queue_frames {
             self.connection_queue_frames = positive("connection_queue_frames", v)?;

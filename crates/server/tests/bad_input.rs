@@ -167,9 +167,20 @@ async fn a_table_of_bad_inputs() {
         ),
         (
             "provider not available on this server",
+            cmd(json!({"projectPath": project})).replace("cursor-command", "openrouter-command"),
+            "unknown-provider",
+        ),
+        (
+            "a resume id the provider cannot take",
             cmd(json!({"projectPath": project, "sessionId": "x"}))
                 .replace("cursor-command", "codex-command"),
-            "unknown-provider",
+            "invalid-field",
+        ),
+        (
+            "a permission mode the provider cannot honour",
+            cmd(json!({"projectPath": project, "permissionMode": "plan"}))
+                .replace("cursor-command", "nano-command"),
+            "invalid-field",
         ),
     ];
     let mut client = server.client().await.unwrap();

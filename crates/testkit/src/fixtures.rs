@@ -29,3 +29,7 @@ pub fn fixture_bin(name: &str) -> PathBuf {
 pub fn fake_cursor_agent() -> PathBuf {
     fixture_bin("fake-cursor-agent")
 }
+
+pub fn fake_nano_claude_code() -> PathBuf {
+    fixture_bin("fake-nano-claude-code")
+}

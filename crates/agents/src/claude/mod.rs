@@ -114,12 +114,8 @@ fn effective_mode(spec: &RunSpec) -> PermissionMode {
 }
 
 /// The turn's text. The legacy `cursor-resume` carries no prompt; claude needs one.
-fn prompt(spec: &RunSpec) -> &str {
-    if spec.continue_only && spec.prompt.trim().is_empty() {
-        "Continue."
-    } else {
-        &spec.prompt
-    }
+fn prompt(spec: &RunSpec) -> String {
+    spec.turn_text()
 }
 
 fn is_root() -> bool {
@@ -152,7 +148,7 @@ impl Agent for ClaudeAgent {
             // Queued now, written as soon as claude runs. The receiver is alive, so these
             // cannot fail.
             let _ = stdin.send(control::initialize_line()).await;
-            let _ = stdin.send(control::user_line(prompt(&spec))).await;
+            let _ = stdin.send(control::user_line(&prompt(&spec))).await;
             // The parser holds the only sender and drops it after the `result` line.
             let mut parser = ClaudeParser::new(stdin, spec.model.clone());
             run_supervised(process, Stdin::Lines(lines), &spec.run_id, io, &mut parser).await;
@@ -176,6 +172,7 @@ mod tests {
             resume: None,
             options: Default::default(),
             continue_only: false,
+            attachments: Vec::new(),
         }
     }
 

@@ -64,6 +64,10 @@ impl CodexAgent {
         if let Some(model) = spec.model.as_deref().filter(|m| !m.is_empty()) {
             args.push(format!("--model={model}").into());
         }
+        // Attached images go as codex's own image inputs, not as paths in the prompt.
+        for image in &spec.attachments {
+            args.push(format!("--image={}", image.display()).into());
+        }
         if let Some(effort) = reasoning_effort(spec) {
             args.push("-c".into());
             args.push(format!("model_reasoning_effort=\"{effort}\"").into());
@@ -98,11 +102,7 @@ impl CodexAgent {
 
 /// The legacy `cursor-resume` carries no prompt; codex needs one to run a turn.
 fn prompt(spec: &RunSpec) -> &str {
-    if spec.continue_only && spec.prompt.trim().is_empty() {
-        "Continue."
-    } else {
-        &spec.prompt
-    }
+    spec.prompt_or_continue()
 }
 
 /// `options.modelReasoningEffort`, when it is one codex knows (`check` refuses the others).
@@ -188,6 +188,7 @@ mod tests {
             resume: None,
             options: Default::default(),
             continue_only: false,
+            attachments: Vec::new(),
         }
     }
 

@@ -16,6 +16,7 @@ use switchboard_protocol::{PermissionMode, Provider};
 
 pub use parse::CursorParser;
 
+use crate::argv::prompt_arg;
 use crate::supervisor::{run_supervised, ProcessSpec, Stdin};
 
 pub struct CursorAgent {
@@ -82,21 +83,6 @@ fn effective_mode(spec: &RunSpec) -> PermissionMode {
     }
 }
 
-/// The prompt as one argv entry. A prompt that starts with `-` would be read as a flag, so it
-/// gets a leading space, which the model does not mind and the CLI does not parse.
-fn prompt_arg(spec: &RunSpec) -> String {
-    let prompt = if spec.continue_only && spec.prompt.trim().is_empty() {
-        "Continue."
-    } else {
-        spec.prompt.as_str()
-    };
-    if prompt.starts_with('-') {
-        format!(" {prompt}")
-    } else {
-        prompt.to_owned()
-    }
-}
-
 impl Agent for CursorAgent {
     fn provider(&self) -> Provider {
         Provider::Cursor
@@ -134,6 +120,7 @@ mod tests {
             resume: None,
             options: Default::default(),
             continue_only: false,
+            attachments: Vec::new(),
         }
     }
 

@@ -100,12 +100,8 @@ fn approval_mode(mode: PermissionMode) -> &'static str {
 }
 
 /// The legacy `cursor-resume` carries no prompt; gemini needs one to run a turn.
-fn prompt(spec: &RunSpec) -> &str {
-    if spec.continue_only && spec.prompt.trim().is_empty() {
-        "Continue."
-    } else {
-        &spec.prompt
-    }
+fn prompt(spec: &RunSpec) -> String {
+    spec.turn_text()
 }
 
 /// A gemini session id as `init` reports it: a UUID (8-4-4-4-12 hex digits).

@@ -142,6 +142,7 @@ async fn run_holding_exit(
         output,
         abort: io.abort.clone(),
         limits: io.limits.clone(),
+        env: io.env.clone(),
     };
     let attempt = run_supervised(process, Stdin::Null, run_id, attempt_io, parser);
     let forward = async move {
@@ -183,6 +184,7 @@ mod tests {
             resume: None,
             options: Default::default(),
             continue_only: false,
+            attachments: Vec::new(),
         };
         assert_eq!(SessionArg::for_spec(&spec), SessionArg::New(id.to_string()));
         spec.resume = Some(OTHER.into());

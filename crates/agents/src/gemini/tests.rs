@@ -16,6 +16,7 @@ fn spec() -> RunSpec {
         resume: None,
         options: Default::default(),
         continue_only: false,
+        attachments: Vec::new(),
     }
 }
 
@@ -160,6 +161,7 @@ async fn run_to_end(agent: &GeminiAgent, mut spec: RunSpec) -> Vec<AgentOutput> 
     spec.run_id = format!("gemini-test-{}", SessionId::new_v4());
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let io = RunIo {
+        env: Vec::new(),
         output: tx,
         abort: Default::default(),
         limits: Default::default(),

@@ -24,6 +24,7 @@ use switchboard_protocol::{PermissionMode, Provider};
 
 pub use parse::NanoParser;
 
+use crate::argv::prompt_arg;
 use crate::supervisor::{run_supervised, ProcessSpec, Stdin};
 
 pub struct NanoAgent {
@@ -74,23 +75,6 @@ impl NanoAgent {
             args.push(model.into());
         }
         args
-    }
-}
-
-/// The prompt as one argv entry. argparse would read a value that starts with `-` as a flag,
-/// so such a prompt gets a leading space, which the model does not mind. An empty prompt
-/// would start nano's interactive REPL (B.8 #5); `check` refuses it, and a continue-only run
-/// says "Continue.".
-fn prompt_arg(spec: &RunSpec) -> String {
-    let prompt = if spec.prompt.trim().is_empty() {
-        "Continue."
-    } else {
-        spec.prompt.as_str()
-    };
-    if prompt.starts_with('-') {
-        format!(" {prompt}")
-    } else {
-        prompt.to_owned()
     }
 }
 

@@ -14,6 +14,7 @@ fn spec() -> RunSpec {
         resume: None,
         options: Default::default(),
         continue_only: false,
+        attachments: Vec::new(),
     }
 }
 
@@ -174,6 +175,7 @@ async fn run_spawns_with_the_session_file() {
     s.resume = Some(sessions::native_id(&s.session_id));
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let io = RunIo {
+        env: Vec::new(),
         output: tx,
         abort: Default::default(),
         limits: Default::default(),
@@ -221,6 +223,7 @@ async fn missing_binary_is_a_spawn_failure_with_a_hint() {
     s.cwd = tmp.path().to_owned();
     let (tx, mut rx) = tokio::sync::mpsc::channel(8);
     let io = RunIo {
+        env: Vec::new(),
         output: tx,
         abort: Default::default(),
         limits: Default::default(),
