@@ -452,6 +452,24 @@ impl SessionActor {
         };
         // The agent's future is spawned on its own task: a panic there ends its output
         // channel, which the actor turns into a failed run instead of dying with it.
+        // The run's marker is durable before any process exists, so if this server dies at any
+        // point after the spawn, the next start can find and end what it left running.
+        let recorded = self
+            .shared
+            .persister
+            .write_acked(Some(StoreWrite::UpdateSession(SessionUpdate {
+                id: self.handle.id,
+                state: RunState::Running,
+                native_id: self.native_id.clone(),
+                model: self.model.clone(),
+                updated_at: now_ms(),
+                start_time: self.start_time,
+                live_run: Some(spec.run_id.clone()),
+            })))
+            .await;
+        if let Ok(Err(e)) = recorded.await {
+            tracing::error!(session = %self.handle.id, error = %e, "cannot record the run before starting it");
+        }
         tokio::spawn(agent.run(spec, io));
         self.run = Some(ActiveRun {
             lifecycle: RunLifecycle::running(),
@@ -463,8 +481,6 @@ impl SessionActor {
             has_attachments: !spec_has_no_images,
             run_id,
         });
-        // Recorded with the run's marker, so a server that dies now can be cleaned up after.
-        self.persist_state(RunState::Running).await;
         Ok(())
     }
 
