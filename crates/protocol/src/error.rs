@@ -30,12 +30,14 @@ pub enum ErrorCode {
     RateLimited,
     /// The server already runs as many sessions as it allows.
     TooManySessions,
+    /// The session already has as many subscribers as it allows.
+    TooManySubscribers,
     /// Something failed inside the server; the message says what.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -47,6 +49,7 @@ impl ErrorCode {
         ErrorCode::QueueFull,
         ErrorCode::RateLimited,
         ErrorCode::TooManySessions,
+        ErrorCode::TooManySubscribers,
         ErrorCode::Internal,
     ];
 
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::QueueFull => "queue-full",
             ErrorCode::RateLimited => "rate-limited",
             ErrorCode::TooManySessions => "too-many-sessions",
+            ErrorCode::TooManySubscribers => "too-many-subscribers",
             ErrorCode::Internal => "internal",
         }
     }

@@ -26,6 +26,7 @@ pub struct AppState {
     pub registry: Registry,
     pub max_frame_bytes: usize,
     pub connection_queue_frames: usize,
+    pub limits: crate::config::ConnectionLimits,
     /// Fires when the server stops; open connections close.
     pub shutdown: CancellationToken,
 }
@@ -111,6 +112,7 @@ impl Application {
             registry,
             max_frame_bytes: settings.max_frame_bytes,
             connection_queue_frames: settings.connection_queue_frames,
+            limits: settings.limits.clone(),
             shutdown: CancellationToken::new(),
         };
         let protected = Router::new().route("/ws", get(ws::upgrade)).route_layer(

@@ -59,6 +59,16 @@ pub struct FileConfig {
     pub idle_unload_secs: Option<u64>,
     /// Frames queued for one connection's socket before its subscriptions wait (1024).
     pub connection_queue_frames: Option<usize>,
+    /// Client messages one connection may send per second, on average (50)…
+    pub max_messages_per_sec: Option<u32>,
+    /// …and in a burst (200). Past that a message gets `rate-limited` and is not handled.
+    pub max_message_burst: Option<u32>,
+    /// Connections attached to one session at most (64).
+    pub max_subscribers_per_session: Option<usize>,
+    /// The server pings every connection this often, in milliseconds (15000)…
+    pub ping_interval_ms: Option<u64>,
+    /// …and drops one it has heard nothing from (not even a pong) for this long (45000).
+    pub idle_timeout_ms: Option<u64>,
     /// Images one command may attach (8).
     pub max_images: Option<usize>,
     /// The largest attached image, decoded, in bytes (10 MiB).
@@ -87,6 +97,28 @@ pub struct Overrides {
     pub projects: Vec<PathBuf>,
 }
 
+/// Per-connection limits of the WebSocket endpoint.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    pub messages_per_sec: u32,
+    pub message_burst: u32,
+    pub subscribers_per_session: usize,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            messages_per_sec: 50,
+            message_burst: 200,
+            subscribers_per_session: 64,
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+        }
+    }
+}
+
 /// The resolved settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -98,6 +130,7 @@ pub struct Settings {
     pub projects: Vec<PathBuf>,
     pub max_frame_bytes: usize,
     pub connection_queue_frames: usize,
+    pub limits: ConnectionLimits,
     pub durability: Durability,
     pub core: CoreConfig,
 }
@@ -118,6 +151,7 @@ impl Settings {
             projects: Vec::new(),
             max_frame_bytes: 16 * 1024 * 1024,
             connection_queue_frames: 1024,
+            limits: ConnectionLimits::default(),
             durability: Durability::Process,
             core,
         }
@@ -198,6 +232,21 @@ impl Settings {
         }
         if let Some(v) = file.idle_unload_secs {
             core.idle_unload = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = file.max_messages_per_sec {
+            self.limits.messages_per_sec = v.max(1);
+        }
+        if let Some(v) = file.max_message_burst {
+            self.limits.message_burst = v.max(1);
+        }
+        if let Some(v) = file.max_subscribers_per_session {
+            self.limits.subscribers_per_session = positive("max_subscribers_per_session", v)?;
+        }
+        if let Some(v) = file.ping_interval_ms {
+            self.limits.ping_interval = Duration::from_millis(v.max(10));
+        }
+        if let Some(v) = file.idle_timeout_ms {
+            self.limits.idle_timeout = Duration::from_millis(v.max(20));
         }
         if let Some(v) = file.max_images {
             self.core.max_images = v;

@@ -26,11 +26,67 @@ use switchboard_protocol::server::{
 use switchboard_protocol::{now_ms, ErrorCode, ProtocolError, Provider, SessionId};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::app::AppState;
 
 /// The most frames written before a flush.
 const WRITE_BATCH: usize = 256;
+
+/// Writes `first` and whatever else is already queued (up to [`WRITE_BATCH`]), then flushes
+/// once: one write syscall for a burst instead of one per frame. False when the socket is gone.
+async fn write_burst<W>(sink: &mut W, queue: &mut mpsc::Receiver<Bytes>, first: Bytes) -> bool
+where
+    W: Sink<Message> + Unpin,
+{
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(bytes) = next.take() {
+        // Every frame is JSON produced by serde_json, so always UTF-8.
+        if let Ok(text) = Utf8Bytes::try_from(bytes) {
+            if sink.feed(Message::Text(text)).await.is_err() {
+                return false;
+            }
+        }
+        written += 1;
+        if written < WRITE_BATCH {
+            next = queue.try_recv().ok();
+        }
+    }
+    sink.flush().await.is_ok()
+}
+
+/// Messages per second, with a burst allowance.
+struct TokenBucket {
+    tokens: f64,
+    burst: f64,
+    per_sec: f64,
+    refilled: Instant,
+}
+
+impl TokenBucket {
+    fn new(per_sec: u32, burst: u32) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            burst: f64::from(burst),
+            per_sec: f64::from(per_sec),
+            refilled: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 pub async fn serve_connection<W, R>(mut sink: W, mut stream: R, state: AppState)
 where
@@ -38,48 +94,71 @@ where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
 {
     let (out, mut queue) = mpsc::channel::<Bytes>(state.connection_queue_frames.max(1));
+    // Pings travel beside the frames so a full frame queue cannot delay them.
+    let (ping, mut pings) = mpsc::channel::<()>(1);
     let writer = tokio::spawn(async move {
-        // Frames that are already queued go out in one flush: one write syscall for a burst
-        // instead of one per frame.
-        'write: while let Some(bytes) = queue.recv().await {
-            let mut next = Some(bytes);
-            let mut batch = 0;
-            while let Some(bytes) = next.take() {
-                // Every frame is JSON produced by serde_json, so always UTF-8.
-                if let Ok(text) = Utf8Bytes::try_from(bytes) {
-                    if sink.feed(Message::Text(text)).await.is_err() {
-                        break 'write;
+        loop {
+            tokio::select! {
+                bytes = queue.recv() => {
+                    let Some(bytes) = bytes else { break };
+                    if !write_burst(&mut sink, &mut queue, bytes).await {
+                        break;
                     }
                 }
-                batch += 1;
-                if batch < WRITE_BATCH {
-                    next = queue.try_recv().ok();
+                Some(()) = pings.recv() => {
+                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                        break;
+                    }
                 }
-            }
-            if sink.flush().await.is_err() {
-                break;
             }
         }
         let _ = sink.close().await;
     });
     let shutdown = state.shutdown.clone();
+    let limits = state.limits.clone();
+    let mut rate = TokenBucket::new(limits.messages_per_sec, limits.message_burst);
     let mut connection = Connection {
         state,
         out,
         subscriptions: HashMap::new(),
     };
+    // Liveness: a half-open connection (a laptop lid closed mid-stream) sends nothing, not
+    // even pongs; it is dropped after `idle_timeout`, and its sessions carry on.
+    let mut last_heard = Instant::now();
+    let mut ping_tick = tokio::time::interval(limits.ping_interval);
+    ping_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            message = stream.next() => match message {
-                Some(Ok(Message::Text(text))) => connection.on_text(text.as_str()).await,
-                Some(Ok(Message::Binary(_))) => {
-                    connection
-                        .error(ProtocolError::new(ErrorCode::BadFrame, "binary frames are not accepted; send JSON text"), None, None)
-                        .await
+            message = stream.next() => {
+                last_heard = Instant::now();
+                match message {
+                    Some(Ok(Message::Text(text))) => {
+                        if rate.take() {
+                            connection.on_text(text.as_str()).await;
+                        } else {
+                            let message = format!(
+                                "more than {} messages per second; this one was not handled",
+                                limits.messages_per_sec
+                            );
+                            connection.error(ProtocolError::new(ErrorCode::RateLimited, message), None, None).await;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        connection
+                            .error(ProtocolError::new(ErrorCode::BadFrame, "binary frames are not accepted; send JSON text"), None, None)
+                            .await
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-            },
+            }
+            _ = ping_tick.tick() => {
+                if last_heard.elapsed() > limits.idle_timeout {
+                    tracing::debug!("dropping a connection that stopped answering pings");
+                    break;
+                }
+                let _ = ping.try_send(());
+            }
             _ = shutdown.cancelled() => break,
         }
         if connection.out.is_closed() {
@@ -257,6 +336,9 @@ impl Connection {
             Ok(attached) => attached,
             Err(e) => return self.error(e, Some(request_type.into()), None).await,
         };
+        if let Err(e) = self.check_subscriber_room(&handle) {
+            return self.error(e, Some(request_type.into()), None).await;
+        }
         if last_seq.is_some() {
             // A replay restarts this session's stream; stop the old one first so its frames
             // cannot arrive around the status reply.
@@ -326,8 +408,32 @@ impl Connection {
                     .1
             }
         };
+        self.check_subscriber_room(handle)?;
         let from = handle.journal.head();
         self.start_forwarder(handle, live, from);
+        Ok(())
+    }
+
+    /// Refuses one more subscriber when the session has as many as it allows (this
+    /// connection's own subscription does not count against it).
+    fn check_subscriber_room(&self, handle: &SessionHandle) -> Result<(), ProtocolError> {
+        let mine = self
+            .subscriptions
+            .get(&handle.id)
+            .is_some_and(|t| !t.is_finished());
+        // The receiver just created for this attach is one of the counted subscribers.
+        let others = handle
+            .subscriber_count()
+            .saturating_sub(1 + usize::from(mine));
+        if others >= self.state.limits.subscribers_per_session {
+            return Err(ProtocolError::new(
+                ErrorCode::TooManySubscribers,
+                format!(
+                    "session {} already has {} subscribers",
+                    handle.id, self.state.limits.subscribers_per_session
+                ),
+            ));
+        }
         Ok(())
     }
 
