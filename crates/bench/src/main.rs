@@ -189,6 +189,7 @@ async fn main() -> Result<()> {
                     "SWITCHBOARD_CURSOR_BIN".into(),
                     fixture.to_string_lossy().into_owned(),
                 )],
+                ..Default::default()
             },
         )
     };

@@ -6,7 +6,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
 use axum::Router;
 use switchboard_agent_api::Agent;
 use switchboard_core::projects::{Project, ProjectIndex};
@@ -15,7 +16,7 @@ use switchboard_store::SqliteStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{self, Token};
+use crate::auth::{self, Auth, Token};
 use crate::config::Settings;
 use crate::error::ServerError;
 use crate::ws;
@@ -27,8 +28,15 @@ pub struct AppState {
     pub max_frame_bytes: usize,
     pub connection_queue_frames: usize,
     pub limits: crate::config::ConnectionLimits,
+    pub auth: Auth,
     /// Fires when the server stops; open connections close.
     pub shutdown: CancellationToken,
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Auth {
+        state.auth.clone()
+    }
 }
 
 pub struct Application {
@@ -50,6 +58,17 @@ impl Application {
         })?;
         let (token, token_generated) =
             auth::load_or_generate(&settings.token_path(), settings.token.clone())?;
+        // A token from the data dir can be rotated while the server runs; one the operator
+        // supplied cannot.
+        let token_file = settings.token.is_none().then(|| settings.token_path());
+        let auth = Auth::new(
+            token.clone(),
+            token_file.clone(),
+            settings.allowed_origins.clone(),
+        );
+        if token_file.is_some() {
+            auth::spawn_token_watcher(auth.clone(), std::time::Duration::from_secs(1));
+        }
         let store: Arc<dyn SessionStore> = Arc::new(SqliteStore::open(
             &settings.database_path(),
             settings.durability,
@@ -113,13 +132,18 @@ impl Application {
             max_frame_bytes: settings.max_frame_bytes,
             connection_queue_frames: settings.connection_queue_frames,
             limits: settings.limits.clone(),
+            auth: auth.clone(),
             shutdown: CancellationToken::new(),
         };
+        // Everything but the health check and the login exchange needs the token or a
+        // session cookie.
         let protected = Router::new().route("/ws", get(ws::upgrade)).route_layer(
-            axum::middleware::from_fn_with_state(token.clone(), auth::require_bearer),
+            axum::middleware::from_fn_with_state(auth.clone(), auth::require_auth),
         );
         let router = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
+            .route("/api/login", post(auth::login))
+            .route("/api/logout", post(auth::logout))
             .merge(protected)
             .with_state(state.clone());
         Ok(Self {

@@ -5,8 +5,12 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
@@ -73,23 +77,211 @@ pub fn load_or_generate(
     Ok((Token::new(token), true))
 }
 
-/// Rejects a request without `Authorization: Bearer <token>` with 401.
-pub async fn require_bearer(State(token): State<Token>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        Some(candidate) if token.matches(candidate) => next.run(request).await,
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "missing or wrong token\n",
+/// The cookie a browser gets from `POST /api/login`.
+pub const SESSION_COOKIE: &str = "switchboard_session";
+
+/// Who may use the server: the token (for bearer clients) and the browser sessions that
+/// presented it (for cookie clients). Cheap to clone; shared by every request.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<AuthInner>,
+}
+
+struct AuthInner {
+    token: RwLock<Token>,
+    /// Cookie session ids. In memory: a restart logs browsers out, and so does a token
+    /// rotation.
+    sessions: Mutex<HashSet<String>>,
+    /// The token file to follow for rotations, when the token came from the data dir.
+    token_file: Option<PathBuf>,
+    /// Origins (besides the server's own) allowed to open cookie-authenticated WebSockets.
+    allowed_origins: Vec<String>,
+}
+
+impl Auth {
+    pub fn new(token: Token, token_file: Option<PathBuf>, allowed_origins: Vec<String>) -> Self {
+        Self {
+            inner: Arc::new(AuthInner {
+                token: RwLock::new(token),
+                sessions: Mutex::new(HashSet::new()),
+                token_file,
+                allowed_origins,
+            }),
+        }
+    }
+
+    pub fn token(&self) -> Token {
+        self.inner.token.read().expect("token lock").clone()
+    }
+
+    fn bearer_ok(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|candidate| self.token().matches(candidate.trim()))
+    }
+
+    fn cookie_session<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        let id = session_cookie(headers)?;
+        self.inner
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .contains(id)
+            .then_some(id)
+    }
+
+    /// Starts a browser session if `candidate` is the token; returns its cookie id.
+    pub fn login(&self, candidate: &str) -> Option<String> {
+        if !self.token().matches(candidate) {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.inner
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .insert(id.clone());
+        Some(id)
+    }
+
+    pub fn logout(&self, headers: &HeaderMap) {
+        if let Some(id) = session_cookie(headers) {
+            self.inner
+                .sessions
+                .lock()
+                .expect("sessions lock")
+                .remove(id);
+        }
+    }
+
+    /// Re-reads the token file; a new token replaces the old one and ends every browser
+    /// session (what `switchboard token rotate` relies on).
+    pub fn reload_token_file(&self) {
+        let Some(path) = &self.inner.token_file else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let fresh = text.trim();
+        if fresh.is_empty() || self.token().matches(fresh) {
+            return;
+        }
+        *self.inner.token.write().expect("token lock") = Token::new(fresh.to_owned());
+        self.inner.sessions.lock().expect("sessions lock").clear();
+        tracing::warn!("the token was rotated; every browser session was ended");
+    }
+
+    /// A cookie-authenticated WebSocket must come from the server's own page (or an allowed
+    /// origin): otherwise any site the user visits could open one with the user's cookie
+    /// (cross-site WebSocket hijacking). Bearer clients send no cookie and need no Origin.
+    fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let own = [format!("http://{host}"), format!("https://{host}")];
+        own.iter().any(|o| o == origin) || self.inner.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
+/// Lets a request through with a valid bearer token, or a valid session cookie (plus, for a
+/// WebSocket upgrade, an allowed Origin). Otherwise 401 (or 403 for a cookie upgrade from a
+/// foreign origin).
+pub async fn require_auth(State(auth): State<Auth>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if auth.bearer_ok(headers) {
+        return next.run(request).await;
+    }
+    if auth.cookie_session(headers).is_some() {
+        let upgrade = headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        if upgrade && !auth.origin_allowed(headers) {
+            return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused\n").into_response();
+        }
+        return next.run(request).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "missing or wrong token\n",
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginBody {
+    token: String,
+}
+
+/// `POST /api/login {token}`: a browser presents the token once and gets an `HttpOnly`,
+/// `SameSite=Strict` session cookie; the token is not needed again.
+pub async fn login(State(auth): State<Auth>, body: Option<axum::Json<LoginBody>>) -> Response {
+    let Some(axum::Json(body)) = body else {
+        return (StatusCode::BAD_REQUEST, "send {\"token\": \"…\"} as JSON\n").into_response();
+    };
+    match auth.login(&body.token) {
+        Some(id) => (
+            StatusCode::NO_CONTENT,
+            [(
+                header::SET_COOKIE,
+                format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/"),
+            )],
         )
             .into_response(),
+        None => (StatusCode::UNAUTHORIZED, "wrong token\n").into_response(),
     }
+}
+
+/// `POST /api/logout`: ends this browser's session.
+pub async fn logout(State(auth): State<Auth>, headers: HeaderMap) -> Response {
+    auth.logout(&headers);
+    (
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        )],
+    )
+        .into_response()
+}
+
+/// Follows the token file, so a rotation takes effect without a restart.
+pub fn spawn_token_watcher(auth: Auth, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let auth = auth.clone();
+            let _ = tokio::task::spawn_blocking(move || auth.reload_token_file()).await;
+        }
+    });
+}
+
+/// Replaces the data dir's token with a new random one (`switchboard token rotate`).
+pub fn rotate(path: &Path) -> Result<Token, ServerError> {
+    let _ = std::fs::remove_file(path);
+    load_or_generate(path, None).map(|(token, _)| token)
 }
 
 #[cfg(test)]

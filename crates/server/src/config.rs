@@ -59,6 +59,10 @@ pub struct FileConfig {
     pub idle_unload_secs: Option<u64>,
     /// Frames queued for one connection's socket before its subscriptions wait (1024).
     pub connection_queue_frames: Option<usize>,
+    /// Origins, besides the server's own, whose pages may open cookie-authenticated
+    /// WebSockets (for example a reverse proxy's public origin).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     /// Client messages one connection may send per second, on average (50)…
     pub max_messages_per_sec: Option<u32>,
     /// …and in a burst (200). Past that a message gets `rate-limited` and is not handled.
@@ -131,6 +135,7 @@ pub struct Settings {
     pub max_frame_bytes: usize,
     pub connection_queue_frames: usize,
     pub limits: ConnectionLimits,
+    pub allowed_origins: Vec<String>,
     pub durability: Durability,
     pub core: CoreConfig,
 }
@@ -152,6 +157,7 @@ impl Settings {
             max_frame_bytes: 16 * 1024 * 1024,
             connection_queue_frames: 1024,
             limits: ConnectionLimits::default(),
+            allowed_origins: Vec::new(),
             durability: Durability::Process,
             core,
         }
@@ -233,6 +239,8 @@ impl Settings {
         if let Some(v) = file.idle_unload_secs {
             core.idle_unload = Duration::from_secs(v.max(1));
         }
+        self.allowed_origins
+            .extend(file.allowed_origins.iter().cloned());
         if let Some(v) = file.max_messages_per_sec {
             self.limits.messages_per_sec = v.max(1);
         }

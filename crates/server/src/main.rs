@@ -23,6 +23,23 @@ enum Command {
     Serve(ServeArgs),
     /// Print the protocol's JSON Schema.
     Schema,
+    /// Show or rotate the access token kept in the data dir.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+        /// The server's data dir [default: the user data dir].
+        #[arg(long, value_name = "DIR", global = true)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Print the token.
+    Show,
+    /// Replace the token with a new one. A running server picks it up within a second and
+    /// ends every browser session; clients must use the new token.
+    Rotate,
 }
 
 #[derive(clap::Args)]
@@ -51,6 +68,13 @@ fn main() -> ExitCode {
             print!("{}", switchboard_protocol::schema::protocol_schema_json());
             ExitCode::SUCCESS
         }
+        Command::Token { action, data_dir } => match token_command(action, data_dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("switchboard: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve(args) => {
             init_tracing();
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -90,6 +114,36 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         stop.cancel();
     });
     app.run_until_stopped().await
+}
+
+/// `switchboard token show|rotate`. Output for the user, on stdout.
+fn token_command(action: TokenAction, data_dir: Option<PathBuf>) -> Result<(), ServerError> {
+    let settings = Settings::load(Overrides {
+        data_dir,
+        ..Overrides::default()
+    })?;
+    let path = settings.token_path();
+    match action {
+        TokenAction::Show => {
+            let text = std::fs::read_to_string(&path).map_err(|source| ServerError::TokenFile {
+                path: path.clone(),
+                source,
+            })?;
+            println!("{}", text.trim());
+        }
+        TokenAction::Rotate => {
+            std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
+                path: settings.data_dir.clone(),
+                source,
+            })?;
+            switchboard_server::auth::rotate(&path)?;
+            println!(
+                "A new token is in {}; `switchboard token show` prints it. Browser sessions have ended.",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

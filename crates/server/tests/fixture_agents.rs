@@ -67,6 +67,7 @@ fn rig_with(env: &[(&str, &str)]) -> Rig {
         TestServerOptions {
             config: "abort_grace_ms = 500\n".into(),
             env: all,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -392,6 +393,7 @@ async fn per_provider_environment_from_the_config_reaches_the_agent() {
                     sessions.path().to_string_lossy().into_owned(),
                 ),
             ],
+            ..Default::default()
         },
     )
     .unwrap();

@@ -136,6 +136,7 @@ async fn rig_with(script: Script, extra_env: &[(&str, &str)]) -> Rig {
         TestServerOptions {
             config: String::new(),
             env,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -4,11 +4,13 @@
 //! - [`server`]: the real `switchboard` binary on port 0 in a throw-away data dir;
 //! - [`fake_agent`]: an in-process agent that streams, fails, hangs and asks for permission;
 //! - [`model_server`]: a scripted Anthropic / OpenAI / Gemini model API for real agent CLIs;
+//! - [`http`]: a small HTTP/1.1 client for the REST side;
 //! - [`fixtures`]: where the fixture CLIs (such as `fake-cursor-agent`) are.
 
 pub mod client;
 pub mod fake_agent;
 pub mod fixtures;
+pub mod http;
 pub mod model_server;
 pub mod server;
 

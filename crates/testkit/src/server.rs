@@ -17,6 +17,10 @@ pub struct TestServerOptions {
     pub config: String,
     /// Extra environment for the server (and so for its agents).
     pub env: Vec<(String, String)>,
+    /// Let the server generate its token (read back from the data dir) instead of passing one.
+    pub generated_token: bool,
+    /// Write the server's stderr (its log) to `<data dir>/server.log` instead of inheriting it.
+    pub capture_log: bool,
 }
 
 pub struct TestServer {
@@ -27,6 +31,8 @@ pub struct TestServer {
     pub project: tempfile::TempDir,
     options: TestServerOptions,
     child: Option<Child>,
+    /// Every line the server printed on stdout, across restarts.
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl TestServer {
@@ -42,6 +48,7 @@ impl TestServer {
             project,
             options,
             child: None,
+            stdout: Default::default(),
         };
         server.spawn("127.0.0.1:0")?;
         Ok(server)
@@ -54,22 +61,35 @@ impl TestServer {
             .arg(self.data_dir.path())
             .arg("--project")
             .arg(self.project.path())
-            .env("SWITCHBOARD_TOKEN", &self.token)
             .env("SWITCHBOARD_LOG", "warn")
+            .env_remove("SWITCHBOARD_TOKEN")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::piped());
+        if !self.options.generated_token {
+            command.env("SWITCHBOARD_TOKEN", &self.token);
+        }
+        if self.options.capture_log {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.log_path())?;
+            command.stderr(log);
+        } else {
+            command.stderr(Stdio::inherit());
+        }
         for (k, v) in &self.options.env {
             command.env(k, v);
         }
         let mut child = command.spawn().context("starting switchboard")?;
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = std::sync::mpsc::channel();
+        let printed = std::sync::Arc::clone(&self.stdout);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("Switchboard listening on http://") {
                     let _ = tx.send(addr.trim().to_owned());
                 }
+                printed.lock().expect("stdout lines").push(line);
             }
         });
         let addr = rx
@@ -77,7 +97,22 @@ impl TestServer {
             .map_err(|_| anyhow!("switchboard did not report its address"))?;
         self.addr = addr.parse()?;
         self.child = Some(child);
+        if self.options.generated_token {
+            self.token = std::fs::read_to_string(self.data_dir.path().join("token"))?
+                .trim()
+                .to_owned();
+        }
         Ok(())
+    }
+
+    /// What the server printed on stdout so far (user-facing output, not logs).
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().expect("stdout lines").clone()
+    }
+
+    /// Where the log goes with `capture_log`.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.path().join("server.log")
     }
 
     pub fn project_path(&self) -> &Path {

@@ -27,6 +27,7 @@ pub fn server_with(config: &str, env: &[(&str, &str)]) -> TestServer {
         TestServerOptions {
             config: config.to_owned(),
             env,
+            ..Default::default()
         },
     )
     .expect("the server starts")

@@ -122,27 +122,11 @@ pub(super) async fn read_head(stream: &mut TcpStream) -> (u16, Vec<u8>) {
 }
 
 fn parse(raw: &[u8]) -> HttpResponse {
-    let end = find(raw, b"\r\n\r\n").expect("response head");
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let headers: Vec<(String, String)> = head
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-    let rest = &raw[end + 4..];
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
+    let response = crate::http::parse(raw).expect("a complete response");
     HttpResponse {
-        status: status_of(&head),
-        headers,
-        body: String::from_utf8(body).expect("utf-8 body"),
+        status: response.status,
+        headers: response.headers,
+        body: String::from_utf8(response.body).expect("utf-8 body"),
     }
 }
 
@@ -153,22 +137,4 @@ fn status_of(head: &str) -> u16 {
         .expect("status code")
 }
 
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(line_end) = find(rest, b"\r\n") {
-        let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .expect("chunk size");
-        if size == 0 {
-            break;
-        }
-        let start = line_end + 2;
-        out.extend_from_slice(&rest[start..start + size]);
-        rest = &rest[start + size + 2..];
-    }
-    out
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
+use crate::http::find;
