@@ -37,6 +37,8 @@ pub struct CoreConfig {
     pub idle_unload: Duration,
     /// Runs that may be live at once, server-wide.
     pub max_running_sessions: usize,
+    /// A run that prints nothing for this long gets a warning notice (it is not stopped).
+    pub agent_silence_notice: Duration,
     /// Where runs' attached images are written (one folder per run, removed after it).
     pub attachments_dir: PathBuf,
     /// Images one command may attach…
@@ -63,6 +65,7 @@ impl Default for CoreConfig {
             seq_block: 1000,
             idle_unload: Duration::from_secs(300),
             max_running_sessions: 256,
+            agent_silence_notice: Duration::from_secs(300),
             attachments_dir: std::env::temp_dir().join("switchboard-attachments"),
             max_images: 8,
             max_image_bytes: 10 * 1024 * 1024,

@@ -21,7 +21,7 @@ use switchboard_agent_api::{
     AgentOutput, PermissionAsk, PermissionDecision, RunIo, RunLimits, RunSpec,
 };
 use switchboard_protocol::client::PermissionResponse;
-use switchboard_protocol::event::AgentEvent;
+use switchboard_protocol::event::{AgentEvent, NoticeLevel};
 use switchboard_protocol::lifecycle::{AgentExit, RunLifecycle, TerminalReason};
 use switchboard_protocol::server::{
     encode_journaled, AbortOutcome, AgentComplete, AgentErrorFrame, AgentResponseOut,
@@ -209,6 +209,8 @@ struct ActiveRun {
     run_id: String,
     /// Whether the run has a folder of attached images to remove.
     has_attachments: bool,
+    /// When the agent last said anything (for the silence notice).
+    last_output: Instant,
 }
 
 struct PendingPermission {
@@ -257,6 +259,13 @@ impl SessionActor {
                 .as_ref()
                 .and_then(|r| r.pending.iter().map(|p| p.deadline).min());
             let idle = self.run.is_none() && self.queue.is_empty() && self.stopping.is_none();
+            // A run that has said nothing for a while (and is not waiting on a person) may be
+            // hung: say so once per silence, but never stop it (a long tool call is silent too).
+            let silence_deadline = self
+                .run
+                .as_ref()
+                .filter(|r| r.pending.is_empty())
+                .map(|r| r.last_output + self.shared.config.agent_silence_notice);
             tokio::select! {
                 // Commands first, so an abort is never starved by a flood of output.
                 biased;
@@ -266,6 +275,7 @@ impl SessionActor {
                 },
                 output = recv_output(&mut self.run) => self.handle_output(output).await,
                 _ = sleep_until_opt(permission_deadline) => self.expire_permissions().await,
+                _ = sleep_until_opt(silence_deadline) => self.notice_silence().await,
                 _ = tokio::time::sleep(self.shared.config.idle_unload), if idle => {
                     if self.try_unload().await {
                         return;
@@ -479,6 +489,7 @@ impl SessionActor {
             pending: Vec::new(),
             interrupted: false,
             has_attachments: !spec_has_no_images,
+            last_output: Instant::now(),
             run_id,
         });
         Ok(())
@@ -550,6 +561,9 @@ impl SessionActor {
     // ---- agent output -----------------------------------------------------------------------
 
     async fn handle_output(&mut self, output: Option<AgentOutput>) {
+        if let Some(run) = &mut self.run {
+            run.last_output = Instant::now();
+        }
         match output {
             Some(AgentOutput::Line(line)) => {
                 if let AgentEvent::NativeSession { id } = &line.event {
@@ -594,6 +608,33 @@ impl SessionActor {
                 .await
             }
         }
+    }
+
+    async fn notice_silence(&mut self) {
+        let silence = self.shared.config.agent_silence_notice;
+        let Some(run) = &mut self.run else { return };
+        // The next notice only after another full silence.
+        run.last_output = Instant::now();
+        let message = format!(
+            "no output from the agent for {} s; it may be hung (it is not stopped: abort it if it is)",
+            silence.as_secs()
+        );
+        let event = AgentEvent::Notice {
+            level: NoticeLevel::Warning,
+            message,
+        };
+        let frame_type = std::mem::take(&mut self.response_type);
+        // `data` is null: the line is the server's, not the agent's.
+        let data = serde_json::value::RawValue::from_string("null".into()).expect("null is JSON");
+        self.emit(
+            &frame_type,
+            &AgentResponseOut {
+                event: &event,
+                data: &data,
+            },
+        )
+        .await;
+        self.response_type = frame_type;
     }
 
     async fn ask_permission(&mut self, ask: PermissionAsk) {

@@ -73,6 +73,9 @@ pub struct FileConfig {
     pub ping_interval_ms: Option<u64>,
     /// …and drops one it has heard nothing from (not even a pong) for this long (45000).
     pub idle_timeout_ms: Option<u64>,
+    /// A run silent this long gets a warning notice frame, once per silence; it is not
+    /// stopped (seconds, 300).
+    pub agent_silence_notice_secs: Option<u64>,
     /// Images one command may attach (8).
     pub max_images: Option<usize>,
     /// The largest attached image, decoded, in bytes (10 MiB).
@@ -255,6 +258,9 @@ impl Settings {
         }
         if let Some(v) = file.idle_timeout_ms {
             self.limits.idle_timeout = Duration::from_millis(v.max(20));
+        }
+        if let Some(v) = file.agent_silence_notice_secs {
+            self.core.agent_silence_notice = Duration::from_secs(v.max(1));
         }
         if let Some(v) = file.max_images {
             self.core.max_images = v;

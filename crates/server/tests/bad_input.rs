@@ -182,6 +182,73 @@ async fn a_table_of_bad_inputs() {
                 .replace("cursor-command", "nano-command"),
             "invalid-field",
         ),
+        (
+            "lone surrogate in a string",
+            r#"{"type":"cursor-command","command":"\ud800"}"#.into(),
+            "bad-json",
+        ),
+        (
+            "lastSeq beyond u64",
+            format!(
+                r#"{{"type":"subscribe","sessionId":"{unknown}","lastSeq":18446744073709551616}}"#
+            ),
+            "invalid-field",
+        ),
+        (
+            "NUL byte in a path",
+            cmd(json!({"projectPath": format!("{project}\u{0}x")})),
+            "invalid-field",
+        ),
+        (
+            "queue not a bool",
+            cmd(json!({"projectPath": project, "queue": "yes"})),
+            "invalid-field",
+        ),
+        (
+            "images not an array",
+            cmd(json!({"projectPath": project, "images": "x"})),
+            "invalid-field",
+        ),
+        (
+            "an image that is not an image",
+            cmd(
+                json!({"projectPath": project, "images": [{"data": "data:text/html;base64,PGI+"}]}),
+            ),
+            "invalid-field",
+        ),
+        (
+            "cursor-resume without a session",
+            r#"{"type":"cursor-resume","command":"go"}"#.into(),
+            "invalid-field",
+        ),
+        (
+            "numeric session id",
+            r#"{"type":"abort-session","sessionId":42}"#.into(),
+            "invalid-field",
+        ),
+        (
+            "path-like id in check-session-status",
+            r#"{"type":"check-session-status","sessionId":"/etc/passwd"}"#.into(),
+            "invalid-field",
+        ),
+        (
+            "oversized clientRequestId",
+            format!(
+                r#"{{"type":"abort-session","sessionId":"x","clientRequestId":"{}"}}"#,
+                "c".repeat(200)
+            ),
+            "invalid-field",
+        ),
+        (
+            "model with a leading dash",
+            cmd(json!({"projectPath": project, "model": "-m"})),
+            "invalid-field",
+        ),
+        (
+            "model with a space",
+            cmd(json!({"projectPath": project, "model": "gpt 5"})),
+            "invalid-field",
+        ),
     ];
     let mut client = server.client().await.unwrap();
     for (name, frame, code) in &cases {
@@ -218,7 +285,7 @@ async fn a_table_of_bad_inputs() {
     assert_eq!(active["type"], "active-sessions");
     assert_eq!(active["sessions"]["cursor"], json!([]));
     assert!(active["sessions"].as_object().unwrap().len() == 7);
-    assert!(cases.len() >= 30);
+    assert!(cases.len() >= 45, "{} cases", cases.len());
 }
 
 #[tokio::test]

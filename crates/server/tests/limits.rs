@@ -113,3 +113,45 @@ async fn a_connection_that_stops_answering_pings_is_dropped_and_its_session_goes
     let frames = owner.await.unwrap();
     assert_eq!(frames.last().unwrap()["state"], "completed");
 }
+
+#[tokio::test]
+async fn a_silent_agent_gets_a_notice_not_a_kill() {
+    let server = server_with("agent_silence_notice_secs = 1\n", &[]);
+    let mut client = server.client().await.unwrap();
+    let (id, _) = start_session(&mut client, "hang", server.project_path())
+        .await
+        .unwrap();
+    let frames = client
+        .recv_until(|f| {
+            f["event"]["kind"] == "notice"
+                && f["event"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("may be hung"))
+        })
+        .await
+        .unwrap();
+    let notice = frames.last().unwrap();
+    assert_eq!(notice["type"], "cursor-response");
+    assert!(
+        notice["data"].is_null(),
+        "the line is the server's: {notice}"
+    );
+    // Still running: the watchdog only warns.
+    client
+        .send(json!({"type":"check-session-status","sessionId": id}))
+        .await
+        .unwrap();
+    let status = client
+        .recv_until(|f| f["type"] == "session-status")
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(status["isProcessing"], true);
+    client
+        .send(json!({"type":"abort-session","sessionId": id}))
+        .await
+        .unwrap();
+    let end = client.recv_until_terminal(&id).await.unwrap();
+    assert_eq!(end.last().unwrap()["state"], "aborted");
+}
