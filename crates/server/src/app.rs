@@ -41,6 +41,8 @@ impl FromRef<AppState> for Auth {
 
 pub struct Application {
     listener: TcpListener,
+    /// Set when the server speaks TLS.
+    tls: Option<tokio_rustls::TlsAcceptor>,
     router: Router,
     state: AppState,
     token: Token,
@@ -61,11 +63,17 @@ impl Application {
         // A token from the data dir can be rotated while the server runs; one the operator
         // supplied cannot.
         let token_file = settings.token.is_none().then(|| settings.token_path());
+        settings.check_exposure()?;
+        let tls = match &settings.tls {
+            Some((cert, key)) => Some(crate::tls::load(cert, key)?),
+            None => None,
+        };
         let auth = Auth::new(
             token.clone(),
             token_file.clone(),
             settings.allowed_origins.clone(),
-        );
+        )
+        .with_secure_cookies(tls.is_some());
         if token_file.is_some() {
             auth::spawn_token_watcher(auth.clone(), std::time::Duration::from_secs(1));
         }
@@ -148,6 +156,7 @@ impl Application {
             .with_state(state.clone());
         Ok(Self {
             listener,
+            tls,
             router,
             state,
             token,
@@ -166,11 +175,21 @@ impl Application {
     pub fn login_url(&self) -> Option<String> {
         self.token_generated.then(|| {
             format!(
-                "http://{}/#token={}",
+                "{}://{}/#token={}",
+                self.scheme(),
                 self.local_addr(),
                 self.token.expose()
             )
         })
+    }
+
+    /// `https` when the server speaks TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -185,10 +204,21 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<(), ServerError> {
         let shutdown = self.state.shutdown.clone();
         let registry = self.state.registry.clone();
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .map_err(ServerError::Serve)?;
+        let stopped = async move { shutdown.cancelled().await };
+        match self.tls {
+            Some(acceptor) => {
+                let listener = crate::tls::TlsListener::new(self.listener, acceptor)
+                    .map_err(ServerError::Serve)?;
+                axum::serve(listener, self.router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                    .map_err(ServerError::Serve)?;
+            }
+            None => axum::serve(self.listener, self.router)
+                .with_graceful_shutdown(stopped)
+                .await
+                .map_err(ServerError::Serve)?,
+        }
         // Connections are closed; stop every run (they end `interrupted`) and flush.
         registry.shutdown().await;
         Ok(())

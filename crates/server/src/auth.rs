@@ -96,6 +96,8 @@ struct AuthInner {
     token_file: Option<PathBuf>,
     /// Origins (besides the server's own) allowed to open cookie-authenticated WebSockets.
     allowed_origins: Vec<String>,
+    /// Mark cookies `Secure` (the server speaks TLS).
+    secure_cookies: bool,
 }
 
 impl Auth {
@@ -106,7 +108,30 @@ impl Auth {
                 sessions: Mutex::new(HashSet::new()),
                 token_file,
                 allowed_origins,
+                secure_cookies: false,
             }),
+        }
+    }
+
+    /// Cookies carry `Secure` when the server speaks TLS.
+    pub fn with_secure_cookies(self, secure: bool) -> Self {
+        let inner = AuthInner {
+            token: RwLock::new(self.token()),
+            sessions: Mutex::new(HashSet::new()),
+            token_file: self.inner.token_file.clone(),
+            allowed_origins: self.inner.allowed_origins.clone(),
+            secure_cookies: secure,
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    fn cookie_attributes(&self) -> &'static str {
+        if self.inner.secure_cookies {
+            "HttpOnly; SameSite=Strict; Path=/; Secure"
+        } else {
+            "HttpOnly; SameSite=Strict; Path=/"
         }
     }
 
@@ -245,7 +270,7 @@ pub async fn login(State(auth): State<Auth>, body: Option<axum::Json<LoginBody>>
             StatusCode::NO_CONTENT,
             [(
                 header::SET_COOKIE,
-                format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/"),
+                format!("{SESSION_COOKIE}={id}; {}", auth.cookie_attributes()),
             )],
         )
             .into_response(),
@@ -260,7 +285,7 @@ pub async fn logout(State(auth): State<Auth>, headers: HeaderMap) -> Response {
         StatusCode::NO_CONTENT,
         [(
             header::SET_COOKIE,
-            format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+            format!("{SESSION_COOKIE}=; {}; Max-Age=0", auth.cookie_attributes()),
         )],
     )
         .into_response()

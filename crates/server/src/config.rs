@@ -25,6 +25,13 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// `--token`. Prefer the environment or the generated token file.
     pub token: Option<String>,
+    /// `--tls-cert`: a PEM certificate chain; with `tls_key`, the server speaks TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`: the PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// `--insecure-behind-proxy`: allow a non-loopback listener without TLS, because a
+    /// TLS-terminating proxy stands in front.
+    pub insecure_behind_proxy: Option<bool>,
     /// `--project`, repeatable: projects registered at start-up.
     #[serde(default)]
     pub projects: Vec<PathBuf>,
@@ -102,6 +109,9 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub token: Option<String>,
     pub projects: Vec<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure_behind_proxy: bool,
 }
 
 /// Per-connection limits of the WebSocket endpoint.
@@ -139,6 +149,10 @@ pub struct Settings {
     pub connection_queue_frames: usize,
     pub limits: ConnectionLimits,
     pub allowed_origins: Vec<String>,
+    /// Certificate chain and key: the server speaks TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// A non-loopback listener without TLS was allowed explicitly.
+    pub insecure_behind_proxy: bool,
     pub durability: Durability,
     pub core: CoreConfig,
 }
@@ -161,6 +175,8 @@ impl Settings {
             connection_queue_frames: 1024,
             limits: ConnectionLimits::default(),
             allowed_origins: Vec::new(),
+            tls: None,
+            insecure_behind_proxy: false,
             durability: Durability::Process,
             core,
         }
@@ -190,6 +206,20 @@ impl Settings {
             settings.token = Some(token);
         }
         settings.projects.extend(overrides.projects);
+        let cert = overrides.tls_cert.or(file.tls_cert.clone());
+        let key = overrides.tls_key.or(file.tls_key.clone());
+        settings.tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(ServerError::Setting(
+                    "--tls-cert and --tls-key go together".into(),
+                ))
+            }
+        };
+        settings.insecure_behind_proxy =
+            overrides.insecure_behind_proxy || file.insecure_behind_proxy.unwrap_or(false);
+        settings.check_exposure()?;
         Ok(settings)
     }
 
@@ -298,6 +328,19 @@ impl Settings {
         Ok(())
     }
 
+    /// A listener beyond loopback needs TLS, or an explicit statement that a TLS-terminating
+    /// proxy stands in front: a server exposed by mistake must not send the token, or run
+    /// agents, over plain text.
+    pub fn check_exposure(&self) -> Result<(), ServerError> {
+        if self.listen.ip().is_loopback() || self.tls.is_some() || self.insecure_behind_proxy {
+            return Ok(());
+        }
+        Err(ServerError::Setting(format!(
+            "listening on {} (not loopback) needs TLS (--tls-cert and --tls-key), or              --insecure-behind-proxy when a TLS-terminating proxy stands in front",
+            self.listen
+        )))
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("switchboard.sqlite")
     }
@@ -376,6 +419,39 @@ mod tests {
         })
         .unwrap();
         assert_eq!(settings.listen.port(), 0);
+    }
+
+    #[test]
+    fn exposure_needs_tls_or_an_explicit_proxy() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |listen: &str, tls: bool, insecure: bool| {
+            Settings::load(Overrides {
+                data_dir: Some(dir.path().to_owned()),
+                listen: Some(listen.into()),
+                tls_cert: tls.then(|| "/c.pem".into()),
+                tls_key: tls.then(|| "/k.pem".into()),
+                insecure_behind_proxy: insecure,
+                ..Default::default()
+            })
+        };
+        assert!(load("127.0.0.1:0", false, false).is_ok());
+        assert!(load("[::1]:0", false, false).is_ok());
+        assert!(matches!(
+            load("0.0.0.0:7420", false, false),
+            Err(ServerError::Setting(_))
+        ));
+        assert!(matches!(
+            load("192.0.2.7:7420", false, false),
+            Err(ServerError::Setting(_))
+        ));
+        assert!(load("0.0.0.0:7420", true, false).is_ok());
+        assert!(load("0.0.0.0:7420", false, true).is_ok());
+        let half = Settings::load(Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            tls_cert: Some("/c.pem".into()),
+            ..Default::default()
+        });
+        assert!(matches!(half, Err(ServerError::Setting(_))));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod tls;
 pub mod ws;
 
 pub use app::Application;

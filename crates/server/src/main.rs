@@ -59,6 +59,15 @@ struct ServeArgs {
     /// Register a project directory (repeatable).
     #[arg(long = "project", value_name = "DIR")]
     projects: Vec<PathBuf>,
+    /// PEM certificate chain: serve over TLS (with --tls-key).
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Allow a non-loopback --listen without TLS, because a TLS-terminating proxy is in front.
+    #[arg(long)]
+    insecure_behind_proxy: bool,
 }
 
 fn main() -> ExitCode {
@@ -99,11 +108,25 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         config: args.config,
         token: args.token,
         projects: args.projects,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        insecure_behind_proxy: args.insecure_behind_proxy,
     })?;
     let app = Application::build(settings, switchboard_agents::all_agents()).await?;
     // User-facing output, not logs: the address, and the login URL the one time a token is
     // generated.
-    println!("Switchboard listening on http://{}", app.local_addr());
+    println!(
+        "Switchboard listening on {}://{}",
+        app.scheme(),
+        app.local_addr()
+    );
+    if !app.local_addr().ip().is_loopback() && app.scheme() == "http" {
+        println!(
+            "Warning: listening on {} without TLS (--insecure-behind-proxy). Only a TLS-terminating \
+             proxy in front keeps the token and your agents' traffic private.",
+            app.local_addr()
+        );
+    }
     if let Some(url) = app.login_url() {
         println!("Open {url} to log in (shown once; the token is kept in the data dir).");
     }

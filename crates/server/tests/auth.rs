@@ -26,6 +26,7 @@ fn generated_token_server(capture_log: bool, env: Vec<(String, String)>) -> Test
             env,
             generated_token: true,
             capture_log,
+            ..Default::default()
         },
     )
     .unwrap()

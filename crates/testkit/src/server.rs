@@ -21,6 +21,8 @@ pub struct TestServerOptions {
     pub generated_token: bool,
     /// Write the server's stderr (its log) to `<data dir>/server.log` instead of inheriting it.
     pub capture_log: bool,
+    /// Extra `serve` arguments (for example `--tls-cert`).
+    pub args: Vec<String>,
 }
 
 pub struct TestServer {
@@ -61,6 +63,7 @@ impl TestServer {
             .arg(self.data_dir.path())
             .arg("--project")
             .arg(self.project.path())
+            .args(&self.options.args)
             .env("SWITCHBOARD_LOG", "warn")
             .env_remove("SWITCHBOARD_TOKEN")
             .stdin(Stdio::null())
@@ -86,7 +89,10 @@ impl TestServer {
         let printed = std::sync::Arc::clone(&self.stdout);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("Switchboard listening on http://") {
+                let addr = line
+                    .strip_prefix("Switchboard listening on http://")
+                    .or_else(|| line.strip_prefix("Switchboard listening on https://"));
+                if let Some(addr) = addr {
                     let _ = tx.send(addr.trim().to_owned());
                 }
                 printed.lock().expect("stdout lines").push(line);
