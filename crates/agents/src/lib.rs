@@ -12,6 +12,7 @@ pub mod claude;
 pub mod codex;
 pub mod cursor;
 pub mod gemini;
+pub mod json_line;
 pub mod lines;
 pub mod nano;
 pub mod supervisor;

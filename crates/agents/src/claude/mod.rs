@@ -38,11 +38,10 @@ impl ClaudeAgent {
     }
 
     pub fn from_env() -> Self {
-        let binary = std::env::var_os("SWITCHBOARD_CLAUDE_BIN")
-            .filter(|b| !b.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("claude"));
-        Self::new(binary)
+        Self::new(crate::json_line::binary_from_env(
+            "SWITCHBOARD_CLAUDE_BIN",
+            "claude",
+        ))
     }
 
     /// The argv after the program name. Every value is its own entry; ids and models were

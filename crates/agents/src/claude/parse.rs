@@ -24,6 +24,7 @@ use switchboard_protocol::lifecycle::AgentExit;
 use tokio::sync::mpsc;
 
 use super::control::{Control, ControlRequest};
+use crate::json_line;
 use crate::supervisor::OutputParser;
 
 /// The context window when claude does not report one.
@@ -521,28 +522,14 @@ fn text_of(content: &Value) -> String {
 
 impl OutputParser for ClaudeParser {
     fn stdout_line(&mut self, line: &[u8], out: &mut Vec<AgentOutput>) {
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() {
-            return;
-        }
-        let parsed = std::str::from_utf8(trimmed)
-            .ok()
-            .and_then(|text| Some((serde_json::from_str::<Line<'_>>(text).ok()?, text)));
-        let Some((parsed, text)) = parsed else {
-            // Not JSON (a banner, a plain-text error): show it, interpret nothing.
-            let text = String::from_utf8_lossy(trimmed);
-            out.push(AgentOutput::Line(AgentLine::text(
-                AgentEvent::Notice {
-                    level: NoticeLevel::Info,
-                    message: text.clone().into_owned(),
-                },
-                &text,
-            )));
-            return;
+        let (parsed, text) = match json_line::read::<Line<'_>>(line, str::to_owned) {
+            json_line::JsonLine::Json { parsed, text } => (parsed, text),
+            json_line::JsonLine::Plain(notice) => return out.push(notice),
+            json_line::JsonLine::Blank => return,
         };
         let mut extra = Vec::new();
         let event = self.event(parsed, &mut extra);
-        let raw = RawValue::from_string(text.to_owned()).expect("the line parsed as JSON above");
+        let raw = json_line::raw(text);
         // The line first: a permission question or a budget follows the line that caused it.
         out.push(AgentOutput::Line(AgentLine { event, raw }));
         out.append(&mut extra);

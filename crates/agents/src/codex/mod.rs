@@ -40,11 +40,10 @@ impl CodexAgent {
     }
 
     pub fn from_env() -> Self {
-        let binary = std::env::var_os("SWITCHBOARD_CODEX_BIN")
-            .filter(|b| !b.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("codex"));
-        Self::new(binary)
+        Self::new(crate::json_line::binary_from_env(
+            "SWITCHBOARD_CODEX_BIN",
+            "codex",
+        ))
     }
 
     /// The argv after the program name.

@@ -18,12 +18,12 @@
 use std::collections::HashSet;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use switchboard_agent_api::{AgentLine, AgentOutput, TokenBudgetReport};
 use switchboard_protocol::event::{AgentEvent, NoticeLevel};
 use switchboard_protocol::lifecycle::AgentExit;
 
+use crate::json_line;
 use crate::supervisor::OutputParser;
 
 /// `codex exec --json` does not report the model's context window.
@@ -299,26 +299,12 @@ fn is_backtrace(line: &str) -> bool {
 
 impl OutputParser for CodexParser {
     fn stdout_line(&mut self, line: &[u8], out: &mut Vec<AgentOutput>) {
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() {
-            return;
-        }
-        let parsed = std::str::from_utf8(trimmed)
-            .ok()
-            .and_then(|text| Some((serde_json::from_str::<Line>(text).ok()?, text)));
-        let Some((parsed, text)) = parsed else {
-            // Not JSON (a banner, a plain-text error): show it, interpret nothing.
-            let text = String::from_utf8_lossy(trimmed);
-            out.push(AgentOutput::Line(AgentLine::text(
-                AgentEvent::Notice {
-                    level: NoticeLevel::Info,
-                    message: text.clone().into_owned(),
-                },
-                &text,
-            )));
-            return;
+        let (parsed, text) = match json_line::read::<Line>(line, str::to_owned) {
+            json_line::JsonLine::Json { parsed, text } => (parsed, text),
+            json_line::JsonLine::Plain(notice) => return out.push(notice),
+            json_line::JsonLine::Blank => return,
         };
-        let raw = RawValue::from_string(text.to_owned()).expect("the line parsed as JSON above");
+        let raw = json_line::raw(text);
         let mut extra = Vec::new();
         let event = self.event(parsed, &mut extra);
         out.push(AgentOutput::Line(AgentLine { event, raw }));

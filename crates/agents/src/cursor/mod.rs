@@ -29,11 +29,10 @@ impl CursorAgent {
     }
 
     pub fn from_env() -> Self {
-        let binary = std::env::var_os("SWITCHBOARD_CURSOR_BIN")
-            .filter(|b| !b.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("cursor-agent"));
-        Self::new(binary)
+        Self::new(crate::json_line::binary_from_env(
+            "SWITCHBOARD_CURSOR_BIN",
+            "cursor-agent",
+        ))
     }
 
     /// The argv after the program name.

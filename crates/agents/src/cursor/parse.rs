@@ -10,12 +10,12 @@
 //!   an error. A stream that ends without one failed, whatever the exit code.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
 use switchboard_agent_api::{AgentLine, AgentOutput, TokenBudgetReport};
 use switchboard_protocol::event::{AgentEvent, NoticeLevel};
 use switchboard_protocol::lifecycle::AgentExit;
 
+use crate::json_line;
 use crate::supervisor::OutputParser;
 
 /// Cursor does not report its context window; this is the seed's default.
@@ -258,26 +258,12 @@ fn tool_parts(tool_call: Option<&Value>) -> (String, Value, Option<Value>) {
 
 impl OutputParser for CursorParser {
     fn stdout_line(&mut self, line: &[u8], out: &mut Vec<AgentOutput>) {
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() {
-            return;
-        }
-        let parsed = std::str::from_utf8(trimmed)
-            .ok()
-            .and_then(|text| Some((serde_json::from_str::<Line<'_>>(text).ok()?, text)));
-        let Some((parsed, text)) = parsed else {
-            // Not JSON (a banner, a plain-text error): show it, interpret nothing.
-            let text = String::from_utf8_lossy(trimmed);
-            out.push(AgentOutput::Line(AgentLine::text(
-                AgentEvent::Notice {
-                    level: NoticeLevel::Info,
-                    message: text.clone().into_owned(),
-                },
-                &text,
-            )));
-            return;
+        let (parsed, text) = match json_line::read::<Line<'_>>(line, str::to_owned) {
+            json_line::JsonLine::Json { parsed, text } => (parsed, text),
+            json_line::JsonLine::Plain(notice) => return out.push(notice),
+            json_line::JsonLine::Blank => return,
         };
-        let raw = RawValue::from_string(text.to_owned()).expect("the line parsed as JSON above");
+        let raw = json_line::raw(text);
         let mut extra = Vec::new();
         let event = self.event(parsed, &mut extra);
         out.push(AgentOutput::Line(AgentLine { event, raw }));

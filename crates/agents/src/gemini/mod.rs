@@ -38,11 +38,10 @@ impl GeminiAgent {
     }
 
     pub fn from_env() -> Self {
-        let binary = std::env::var_os("SWITCHBOARD_GEMINI_BIN")
-            .filter(|b| !b.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("gemini"));
-        Self::new(binary)
+        Self::new(crate::json_line::binary_from_env(
+            "SWITCHBOARD_GEMINI_BIN",
+            "gemini",
+        ))
     }
 
     /// The argv after the program name, for the run's first attempt.

@@ -10,12 +10,12 @@
 //! modulo 256), and the first meaningful stderr line explains it.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use switchboard_agent_api::{AgentLine, AgentOutput, TokenBudgetReport};
 use switchboard_protocol::event::{AgentEvent, NoticeLevel};
 use switchboard_protocol::lifecycle::AgentExit;
 
+use crate::json_line;
 use crate::supervisor::OutputParser;
 
 /// The context window when no model in the run is one we know.
@@ -368,26 +368,12 @@ fn strip_ansi(line: &str) -> String {
 
 impl OutputParser for GeminiParser {
     fn stdout_line(&mut self, line: &[u8], out: &mut Vec<AgentOutput>) {
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() {
-            return;
-        }
-        let parsed = std::str::from_utf8(trimmed)
-            .ok()
-            .and_then(|text| Some((serde_json::from_str::<Line>(text).ok()?, text)));
-        let Some((parsed, text)) = parsed else {
-            // Not JSON (or not a gemini event): show it, interpret nothing.
-            let text = String::from_utf8_lossy(trimmed);
-            out.push(AgentOutput::Line(AgentLine::text(
-                AgentEvent::Notice {
-                    level: NoticeLevel::Info,
-                    message: strip_ansi(&text),
-                },
-                &text,
-            )));
-            return;
+        let (parsed, text) = match json_line::read::<Line>(line, strip_ansi) {
+            json_line::JsonLine::Json { parsed, text } => (parsed, text),
+            json_line::JsonLine::Plain(notice) => return out.push(notice),
+            json_line::JsonLine::Blank => return,
         };
-        let raw = RawValue::from_string(text.to_owned()).expect("the line parsed as JSON above");
+        let raw = json_line::raw(text);
         let mut extra = Vec::new();
         let event = self.event(parsed, &mut extra);
         out.push(AgentOutput::Line(AgentLine { event, raw }));

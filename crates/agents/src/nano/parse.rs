@@ -24,6 +24,7 @@ use switchboard_agent_api::{AgentLine, AgentOutput, TokenBudgetReport};
 use switchboard_protocol::event::{AgentEvent, NoticeLevel};
 use switchboard_protocol::lifecycle::AgentExit;
 
+use crate::json_line;
 use crate::supervisor::OutputParser;
 
 /// nano does not report a context window; this is the seed's default.
@@ -305,28 +306,14 @@ pub(crate) fn strip_ansi(text: &str) -> std::borrow::Cow<'_, str> {
 
 impl OutputParser for NanoParser {
     fn stdout_line(&mut self, line: &[u8], out: &mut Vec<AgentOutput>) {
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() {
-            return;
-        }
-        let parsed = std::str::from_utf8(trimmed)
-            .ok()
-            .and_then(|text| Some((serde_json::from_str::<Line<'_>>(text).ok()?, text)));
-        let Some((parsed, text)) = parsed else {
-            // Not JSON (a print() from a tool or plug-in): show it, interpret nothing.
-            let text = String::from_utf8_lossy(trimmed);
-            out.push(AgentOutput::Line(AgentLine::text(
-                AgentEvent::Notice {
-                    level: NoticeLevel::Info,
-                    message: text.clone().into_owned(),
-                },
-                &text,
-            )));
-            return;
+        let (parsed, text) = match json_line::read::<Line<'_>>(line, str::to_owned) {
+            json_line::JsonLine::Json { parsed, text } => (parsed, text),
+            json_line::JsonLine::Plain(notice) => return out.push(notice),
+            json_line::JsonLine::Blank => return,
         };
         let mut extra = Vec::new();
         let found = self.events(&parsed, &mut extra);
-        let whole = RawValue::from_string(text.to_owned()).expect("the line parsed as JSON above");
+        let whole = json_line::raw(text);
         let mut found = found.into_iter();
         let first = found.next().map_or(AgentEvent::Other, |(event, _)| event);
         out.push(AgentOutput::Line(AgentLine {
