@@ -47,6 +47,9 @@ pub struct CoreConfig {
     pub max_image_bytes: usize,
     /// Extra environment per provider, from the operator's config.
     pub agent_env: HashMap<Provider, Vec<(String, String)>>,
+    /// Accept commands in directories outside every registered project (their sessions have
+    /// no `projectId`). Off unless the operator turns it on.
+    pub allow_any_project: bool,
 }
 
 impl Default for CoreConfig {
@@ -70,6 +73,7 @@ impl Default for CoreConfig {
             max_images: 8,
             max_image_bytes: 10 * 1024 * 1024,
             agent_env: HashMap::new(),
+            allow_any_project: false,
         }
     }
 }

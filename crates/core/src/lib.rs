@@ -13,16 +13,22 @@
 //! - [`journal`] keeps recent frames in a bounded ring and reads older ones from the store;
 //! - [`persist`] writes frames and session records to the store in batches, off the hot path;
 //! - [`subscription`] delivers a session's frames to one connection, losslessly;
-//! - [`projects`] confines every path to a registered project;
+//! - [`projects`] confines every path to a registered project, and [`project_admin`] adds,
+//!   renames and removes projects while the server runs;
+//! - [`history`] lists sessions and pages their journals for the REST API;
 //! - [`store`] is the persistence trait the `store` crate implements.
 
 pub mod attachments;
+pub mod changes;
 pub mod config;
 pub mod frame;
+pub mod history;
 pub mod journal;
 pub mod persist;
+pub mod project_admin;
 pub mod projects;
 pub mod registry;
+pub mod retention;
 pub mod session;
 pub mod store;
 pub mod subscription;

@@ -1,6 +1,7 @@
 //! Registered projects, and the rule that confines every path to one of them.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -17,6 +18,7 @@ pub struct Project {
     /// Canonical, absolute.
     pub root: PathBuf,
     pub project_name: String,
+    pub created_at: u64,
 }
 
 impl Project {
@@ -26,7 +28,29 @@ impl Project {
             display_name: record.display_name.clone(),
             root: PathBuf::from(&record.path),
             project_name: record.project_name.clone(),
+            created_at: record.created_at,
         }
+    }
+
+    /// A directory that is not a registered project, for a server that allows any (the
+    /// `allow_any_project` setting): no id, the seed's name of the directory.
+    pub fn unregistered(root: &Path) -> Self {
+        let path = root.to_string_lossy().into_owned();
+        Self {
+            id: String::new(),
+            display_name: root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.clone()),
+            project_name: encode_project_path(&path),
+            root: root.to_owned(),
+            created_at: 0,
+        }
+    }
+
+    /// False for [`Project::unregistered`].
+    pub fn is_registered(&self) -> bool {
+        !self.id.is_empty()
     }
 
     /// A new project record for a canonical directory.
@@ -56,13 +80,25 @@ pub struct Placement {
 #[derive(Clone, Default)]
 pub struct ProjectIndex {
     projects: Arc<RwLock<Vec<Project>>>,
+    /// Paths outside every project are accepted (as [`Project::unregistered`]).
+    allow_any: Arc<AtomicBool>,
 }
 
 impl ProjectIndex {
     pub fn new(projects: Vec<Project>) -> Self {
         Self {
             projects: Arc::new(RwLock::new(projects)),
+            allow_any: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Accepts paths outside every registered project from now on (or not).
+    pub fn set_allow_any(&self, allow: bool) {
+        self.allow_any.store(allow, Ordering::Release);
+    }
+
+    pub fn allows_any(&self) -> bool {
+        self.allow_any.load(Ordering::Acquire)
     }
 
     pub fn add(&self, project: Project) {
@@ -78,6 +114,34 @@ impl ProjectIndex {
 
     pub fn by_id(&self, id: &str) -> Option<Project> {
         self.projects.read().iter().find(|p| p.id == id).cloned()
+    }
+
+    /// The project registered at exactly this canonical root.
+    pub fn by_root(&self, root: &Path) -> Option<Project> {
+        self.projects
+            .read()
+            .iter()
+            .find(|p| p.root == root)
+            .cloned()
+    }
+
+    /// Replaces the project with the same id (a rename); `false` when there is none.
+    pub fn update(&self, project: Project) -> bool {
+        let mut projects = self.projects.write();
+        match projects.iter_mut().find(|p| p.id == project.id) {
+            Some(slot) => {
+                *slot = project;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Unregisters a project; paths inside it are refused from now on.
+    pub fn remove(&self, id: &str) -> Option<Project> {
+        let mut projects = self.projects.write();
+        let at = projects.iter().position(|p| p.id == id)?;
+        Some(projects.remove(at))
     }
 
     /// Resolves a command's `projectPath` and `cwd`. The project is the registered one that
@@ -119,15 +183,19 @@ impl ProjectIndex {
         Ok(Placement { project, cwd })
     }
 
-    /// The project that contains an already canonical path.
+    /// The project that contains an already canonical path (with `allow_any_project`, the
+    /// path itself as an unregistered project when none does).
     pub fn containing(&self, path: &Path) -> Result<Project, ProtocolError> {
-        self.projects
+        let found = self
+            .projects
             .read()
             .iter()
             // The longest root wins when projects nest.
             .filter(|p| path.starts_with(&p.root))
             .max_by_key(|p| p.root.as_os_str().len())
-            .cloned()
+            .cloned();
+        found
+            .or_else(|| self.allows_any().then(|| Project::unregistered(path)))
             .ok_or_else(|| {
                 ProtocolError::new(
                     ErrorCode::ProjectNotRegistered,
@@ -194,5 +262,29 @@ mod tests {
             ErrorCode::InvalidField
         );
         assert_eq!(code(index.place(None, None)), ErrorCode::InvalidField);
+    }
+
+    #[test]
+    fn allow_any_accepts_unregistered_directories_without_an_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let proj = dir.path().join("proj");
+        let other = dir.path().join("other dir");
+        std::fs::create_dir_all(&proj).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        let index = index_with(&proj);
+        let other_s = other.to_str().unwrap();
+        assert!(index.place(Some(other_s), None).is_err());
+        index.set_allow_any(true);
+        let placed = index.place(Some(other_s), None).unwrap();
+        assert!(!placed.project.is_registered());
+        let canonical = std::fs::canonicalize(&other).unwrap();
+        assert_eq!(placed.cwd, canonical);
+        assert_eq!(
+            placed.project.project_name,
+            encode_project_path(&canonical.to_string_lossy())
+        );
+        // A registered project still wins for paths inside it.
+        let inside = index.place(Some(proj.to_str().unwrap()), None).unwrap();
+        assert!(inside.project.is_registered());
     }
 }

@@ -54,11 +54,16 @@ pub(crate) struct Shared {
     pub tracker: TaskTracker,
     /// Serializes session creation (see `Registry::create`).
     pub create_lock: tokio::sync::Mutex<()>,
+    /// Session changes, for notifications (see `crate::changes`).
+    pub changes: broadcast::Sender<crate::changes::SessionChange>,
+    /// Sessions retention is removing right now: they cannot be loaded meanwhile (see
+    /// `crate::retention`).
+    pub pruning: Mutex<std::collections::HashSet<SessionId>>,
 }
 
 #[derive(Clone)]
 pub struct Registry {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     persist_task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -94,6 +99,7 @@ impl Registry {
             config.persist_frames,
         );
         let agents = agents.into_iter().map(|a| (a.provider(), a)).collect();
+        projects.set_allow_any(config.allow_any_project);
         let shared = Arc::new(Shared {
             config,
             store,
@@ -106,6 +112,8 @@ impl Registry {
             running: AtomicUsize::new(0),
             tracker: TaskTracker::new(),
             create_lock: tokio::sync::Mutex::new(()),
+            changes: crate::changes::channel(),
+            pruning: Mutex::new(std::collections::HashSet::new()),
         });
         Ok((
             Registry {
@@ -280,7 +288,10 @@ impl Registry {
         let record = SessionRecord {
             id,
             provider,
-            project_id: Some(placement.project.id.clone()),
+            project_id: placement
+                .project
+                .is_registered()
+                .then(|| placement.project.id.clone()),
             project_name: Some(placement.project.project_name.clone()),
             cwd: placement.cwd.to_string_lossy().into_owned(),
             native_id: native_id.clone(),
@@ -359,6 +370,10 @@ impl Registry {
         let mut sessions = self.shared.sessions.lock();
         if let Some(handle) = sessions.get(&id) {
             return Ok(Some(Arc::clone(handle)));
+        }
+        if self.shared.pruning.lock().contains(&id) {
+            // Retention is removing it (it was finished and idle): it is gone.
+            return Ok(None);
         }
         let handle = session::spawn(Arc::clone(&self.shared), &record, false);
         if let Some(native) = &record.native_id {

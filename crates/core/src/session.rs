@@ -480,6 +480,12 @@ impl SessionActor {
         if let Ok(Err(e)) = recorded.await {
             tracing::error!(session = %self.handle.id, error = %e, "cannot record the run before starting it");
         }
+        crate::changes::announce(
+            &self.shared,
+            &self.handle,
+            RunState::Running,
+            crate::changes::ChangeKind::Started,
+        );
         tokio::spawn(agent.run(spec, io));
         self.run = Some(ActiveRun {
             lifecycle: RunLifecycle::running(),
@@ -939,6 +945,12 @@ impl SessionActor {
                 live_run: self.run.as_ref().map(|r| r.run_id.clone()),
             }))
             .await;
+        crate::changes::announce(
+            &self.shared,
+            &self.handle,
+            state,
+            crate::changes::ChangeKind::Updated,
+        );
     }
 
     // ---- leaving memory ---------------------------------------------------------------------

@@ -66,6 +66,52 @@ pub struct ProjectRecord {
     pub created_at: u64,
 }
 
+/// Which sessions one page of a listing holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionQuery {
+    /// Only sessions of this project.
+    pub project_id: Option<String>,
+    /// Only sessions in one of these states (any state when empty).
+    pub states: Vec<RunState>,
+    /// Only sessions of one of these providers (any when empty).
+    pub providers: Vec<Provider>,
+    /// Keyset position: only sessions that sort after this `(updated_at, id)` in the listing's
+    /// order (`updated_at` descending, then id descending).
+    pub after: Option<(u64, SessionId)>,
+    pub limit: usize,
+}
+
+/// Which frames [`SessionStore::read_frames_matching`] returns: those whose bytes start with
+/// one of `prefixes` or contain one of `contains`. Callers parse what they get; this is a
+/// coarse filter that lets the store skip the bulk of a journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrameFilter {
+    pub prefixes: Vec<Vec<u8>>,
+    pub contains: Vec<Vec<u8>>,
+}
+
+/// The size of a session's stored journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalSize {
+    pub frames: u64,
+    pub bytes: u64,
+}
+
+/// A finished session whose journal retention may remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneCandidate {
+    pub id: SessionId,
+    pub provider: Provider,
+    pub project_id: Option<String>,
+    pub state: RunState,
+    pub updated_at: u64,
+    pub bytes: u64,
+}
+
+fn unsupported(what: &str) -> StoreError {
+    StoreError::Backend(format!("this store cannot {what}"))
+}
+
 /// One write, applied in order with the others of its batch, in one transaction.
 #[derive(Debug, Clone)]
 pub enum StoreWrite {
@@ -105,6 +151,63 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Sessions whose stored state is live (`running` or `queued`).
     fn live_sessions(&self) -> Result<Vec<SessionRecord>, StoreError>;
     fn list_projects(&self) -> Result<Vec<ProjectRecord>, StoreError>;
-    /// Inserts the project, or returns the one already registered at that path.
+    /// Inserts the project, or returns the one already registered at that path. A project
+    /// removed earlier at that path comes back with its id and `project_name`, and the new
+    /// display name.
     fn upsert_project(&self, project: &ProjectRecord) -> Result<ProjectRecord, StoreError>;
+
+    // ---- history and project administration (default: not supported) ----------------------
+
+    /// A project by id; removed ones only when `include_removed`.
+    fn project_by_id(
+        &self,
+        _id: &str,
+        _include_removed: bool,
+    ) -> Result<Option<ProjectRecord>, StoreError> {
+        Err(unsupported("look projects up by id"))
+    }
+    /// Sets a project's display name; `None` when there is no such (unremoved) project.
+    fn rename_project(
+        &self,
+        _id: &str,
+        _display_name: &str,
+    ) -> Result<Option<ProjectRecord>, StoreError> {
+        Err(unsupported("rename projects"))
+    }
+    /// Unregisters a project. Its sessions and their journals stay; registering the same path
+    /// again brings the project back with the same id. `false` when there was no such project.
+    fn remove_project(&self, _id: &str, _removed_at: u64) -> Result<bool, StoreError> {
+        Err(unsupported("remove projects"))
+    }
+    /// One page of sessions, most recently updated first. `last_persisted_seq` is filled in.
+    fn list_sessions(&self, _query: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
+        Err(unsupported("list sessions"))
+    }
+    /// Frames of a session that pass `filter`, with `seq > after_seq`, in order, at most
+    /// `limit`.
+    fn read_frames_matching(
+        &self,
+        _id: &SessionId,
+        _filter: &FrameFilter,
+        _after_seq: u64,
+        _limit: usize,
+    ) -> Result<Vec<Frame>, StoreError> {
+        Err(unsupported("filter frames"))
+    }
+    fn journal_size(&self, _id: &SessionId) -> Result<JournalSize, StoreError> {
+        Err(unsupported("measure journals"))
+    }
+    /// Sessions in a terminal state, least recently updated first, with their journal sizes.
+    fn finished_sessions(&self, _limit: usize) -> Result<Vec<PruneCandidate>, StoreError> {
+        Err(unsupported("list finished sessions"))
+    }
+    /// The size of every stored journal together.
+    fn total_journal_bytes(&self) -> Result<u64, StoreError> {
+        Err(unsupported("measure journals"))
+    }
+    /// Removes a session and its journal, but only while its stored state is terminal and
+    /// it has no live run; `false` when it was left alone.
+    fn delete_finished_session(&self, _id: &SessionId) -> Result<bool, StoreError> {
+        Err(unsupported("delete sessions"))
+    }
 }

@@ -45,6 +45,11 @@ pub enum ClientMessage {
         session_ref: String,
         last_seq: u64,
     },
+    /// `watch-sessions`: from now on, this connection also gets the session and project list
+    /// updates (`session-upserted`, `session-removed`, `projects_updated`).
+    WatchSessions,
+    /// `unwatch-sessions`: stops them.
+    UnwatchSessions,
     Unsubscribe {
         session_ref: String,
     },
@@ -226,6 +231,10 @@ pub enum ClientMessageSchema {
     Subscribe(SubscribeWire),
     #[serde(rename = "unsubscribe")]
     Unsubscribe(UnsubscribeWire),
+    #[serde(rename = "watch-sessions")]
+    WatchSessions {},
+    #[serde(rename = "unwatch-sessions")]
+    UnwatchSessions {},
 }
 
 /// Every `type` the server accepts, in the order of the protocol document.
@@ -247,6 +256,8 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "telemetry-settings",
     "subscribe",
     "unsubscribe",
+    "watch-sessions",
+    "unwatch-sessions",
 ];
 
 impl ClientMessage {
@@ -373,6 +384,8 @@ fn parse_typed(message_type: &str, value: Value) -> Result<ClientMessage, Protoc
             })
         }
         "get-active-sessions" => Ok(ClientMessage::GetActiveSessions),
+        "watch-sessions" => Ok(ClientMessage::WatchSessions),
+        "unwatch-sessions" => Ok(ClientMessage::UnwatchSessions),
         "claude-permission-response" | "permission-response" => {
             let wire: PermissionResponse = fields(message_type, value)?;
             if wire.request_id.is_empty() || wire.request_id.len() > MAX_SESSION_REF {

@@ -5,6 +5,7 @@
 //! This crate does no I/O. Everything here is data plus the rules that parse it, so the
 //! session core, the server, the test kit and the terminal client all share one definition.
 
+pub mod api;
 pub mod client;
 pub mod error;
 pub mod event;

@@ -31,6 +31,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Fires when the server stops; open connections close.
     pub shutdown: CancellationToken,
+    /// The REST API's state (`/api`).
+    pub api: crate::api::ApiState,
 }
 
 impl FromRef<AppState> for Auth {
@@ -142,12 +144,18 @@ impl Application {
             limits: settings.limits.clone(),
             auth: auth.clone(),
             shutdown: CancellationToken::new(),
+            api: crate::api::ApiState::new(&settings),
         };
+        state.api.start(&state.registry, state.shutdown.clone());
         // Everything but the health check and the login exchange needs the token or a
         // session cookie.
-        let protected = Router::new().route("/ws", get(ws::upgrade)).route_layer(
-            axum::middleware::from_fn_with_state(auth.clone(), auth::require_auth),
-        );
+        let protected = Router::new()
+            .route("/ws", get(ws::upgrade))
+            .merge(crate::api::router())
+            .route_layer(axum::middleware::from_fn_with_state(
+                auth.clone(),
+                auth::require_auth,
+            ));
         let router = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/api/login", post(auth::login))

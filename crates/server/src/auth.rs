@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
@@ -241,8 +241,14 @@ pub async fn require_auth(State(auth): State<Auth>, request: Request, next: Next
             .get(header::UPGRADE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-        if upgrade && !auth.origin_allowed(headers) {
-            return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused\n").into_response();
+        // A WebSocket or a request that changes something, made with the cookie, must come
+        // from an allowed page (SameSite=Strict alone leaves same-site subdomains open).
+        let changes = !matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
+        if (upgrade || changes) && !auth.origin_allowed(headers) {
+            return (StatusCode::FORBIDDEN, "cross-origin request refused\n").into_response();
         }
         return next.run(request).await;
     }

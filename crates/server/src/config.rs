@@ -91,6 +91,17 @@ pub struct FileConfig {
     /// claude process (API keys, base URLs, …), on top of the server's own environment.
     #[serde(default)]
     pub agents: BTreeMap<String, AgentConfig>,
+    /// Journals of finished sessions last updated longer ago than this are removed, in
+    /// seconds (none: kept forever).
+    pub retention_max_age_secs: Option<u64>,
+    /// While all journals together exceed this many bytes, the least recently updated
+    /// finished sessions are removed (none: no limit).
+    pub retention_max_bytes: Option<u64>,
+    /// How often retention runs, in seconds (3600).
+    pub retention_interval_secs: Option<u64>,
+    /// Accept commands in directories outside every registered project (false). Their
+    /// sessions have no `projectId`; `projectName` is the seed's name of the directory.
+    pub allow_any_project: Option<bool>,
 }
 
 /// `[agents.<provider>]`.
@@ -154,6 +165,9 @@ pub struct Settings {
     /// A non-loopback listener without TLS was allowed explicitly.
     pub insecure_behind_proxy: bool,
     pub durability: Durability,
+    /// What history retention keeps, and how often it runs.
+    pub retention: switchboard_core::retention::RetentionPolicy,
+    pub retention_interval: Duration,
     pub core: CoreConfig,
 }
 
@@ -178,6 +192,8 @@ impl Settings {
             tls: None,
             insecure_behind_proxy: false,
             durability: Durability::Process,
+            retention: Default::default(),
+            retention_interval: Duration::from_secs(3600),
             core,
         }
     }
@@ -313,6 +329,19 @@ impl Settings {
         }
         if let Some(v) = file.connection_queue_frames {
             self.connection_queue_frames = positive("connection_queue_frames", v)?;
+        }
+        if let Some(v) = file.allow_any_project {
+            self.core.allow_any_project = v;
+        }
+        if let Some(v) = file.retention_max_age_secs {
+            self.retention.max_age = Some(Duration::from_secs(v));
+        }
+        if let Some(v) = file.retention_max_bytes {
+            self.retention.max_bytes = Some(v);
+        }
+        if let Some(v) = file.retention_interval_secs {
+            let v = positive("retention_interval_secs", v as usize)?;
+            self.retention_interval = Duration::from_secs(v as u64);
         }
         if let Some(d) = &file.durability {
             self.durability = match d.as_str() {

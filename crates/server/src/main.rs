@@ -23,6 +23,8 @@ enum Command {
     Serve(ServeArgs),
     /// Print the protocol's JSON Schema.
     Schema,
+    /// Manage the projects of a running server (add, list, rename, remove).
+    Project(switchboard_server::cli::project::ProjectArgs),
     /// Show or rotate the access token kept in the data dir.
     Token {
         #[command(subcommand)]
@@ -76,6 +78,19 @@ fn main() -> ExitCode {
         Command::Schema => {
             print!("{}", switchboard_protocol::schema::protocol_schema_json());
             ExitCode::SUCCESS
+        }
+        Command::Project(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the tokio runtime starts");
+            match runtime.block_on(switchboard_server::cli::project::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("switchboard: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Token { action, data_dir } => match token_command(action, data_dir) {
             Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,10 @@ use std::path::Path;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use switchboard_core::frame::Frame;
-use switchboard_core::store::{ProjectRecord, SessionRecord, SessionStore, StoreError, StoreWrite};
+use switchboard_core::store::{
+    FrameFilter, JournalSize, ProjectRecord, PruneCandidate, SessionQuery, SessionRecord,
+    SessionStore, StoreError, StoreWrite,
+};
 use switchboard_protocol::{Provider, RunState, SessionId};
 
 /// How hard a commit tries to reach the disk.
@@ -39,7 +42,7 @@ pub struct SqliteStore {
     reader: Mutex<Connection>,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS projects (
@@ -74,6 +77,23 @@ CREATE TABLE IF NOT EXISTS frames (
     PRIMARY KEY (session, seq)
 ) WITHOUT ROWID;
 ";
+
+/// Version 2: projects can be removed (and come back with their id); sessions are listed by
+/// `(updated_at, id)`, overall and per project.
+const SCHEMA_V2: &str = "
+BEGIN;
+ALTER TABLE projects ADD COLUMN removed_at INTEGER;
+CREATE INDEX IF NOT EXISTS sessions_by_updated ON sessions(updated_at, id);
+CREATE INDEX IF NOT EXISTS sessions_by_project ON sessions(project_id, updated_at, id);
+PRAGMA user_version = 2;
+COMMIT;
+";
+
+/// The states a session can be pruned in (no run, nothing queued).
+const TERMINAL_STATES: &str = "('completed', 'failed', 'aborted', 'interrupted')";
+
+/// The frames table keys sessions by their 16 raw bytes; this turns `sessions.id` into them.
+const SESSION_KEY_OF_ROW: &str = "unhex(replace(sessions.id, '-', ''))";
 
 impl SqliteStore {
     pub fn open(path: &Path, durability: Durability) -> Result<Self, SqliteStoreError> {
@@ -111,9 +131,13 @@ fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> 
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version < SCHEMA_VERSION {
+    if version < 1 {
         conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        conn.pragma_update(None, "user_version", 1)?;
+    }
+    if version < SCHEMA_VERSION {
+        // Sets user_version itself, inside its transaction.
+        conn.execute_batch(SCHEMA_V2)?;
     }
     Ok(())
 }
@@ -338,7 +362,10 @@ impl SessionStore for SqliteStore {
     fn list_projects(&self) -> Result<Vec<ProjectRecord>, StoreError> {
         let conn = self.reader.lock();
         let mut stmt = conn
-            .prepare("SELECT id, display_name, path, project_name, created_at FROM projects ORDER BY created_at")
+            .prepare(
+                "SELECT id, display_name, path, project_name, created_at FROM projects \
+                 WHERE removed_at IS NULL ORDER BY created_at",
+            )
             .map_err(backend)?;
         let rows = stmt.query_map([], project_from_row).map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
@@ -356,7 +383,27 @@ impl SessionStore for SqliteStore {
             .optional()
             .map_err(backend)?;
         if let Some(existing) = existing {
-            return Ok(existing);
+            let removed: bool = tx
+                .query_row(
+                    "SELECT removed_at IS NOT NULL FROM projects WHERE id = ?1",
+                    params![existing.id],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if !removed {
+                return Ok(existing);
+            }
+            // Registered again: the same id and projectName, so its history joins up.
+            tx.execute(
+                "UPDATE projects SET removed_at = NULL, display_name = ?2 WHERE id = ?1",
+                params![existing.id, project.display_name],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            return Ok(ProjectRecord {
+                display_name: project.display_name.clone(),
+                ..existing
+            });
         }
         // The seed's name is lossy; two paths can share it. Keep names unique with a suffix.
         let mut name = project.project_name.clone();
@@ -391,6 +438,254 @@ impl SessionStore for SqliteStore {
         .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(stored)
+    }
+
+    fn project_by_id(
+        &self,
+        id: &str,
+        include_removed: bool,
+    ) -> Result<Option<ProjectRecord>, StoreError> {
+        let conn = self.reader.lock();
+        conn.query_row(
+            "SELECT id, display_name, path, project_name, created_at FROM projects \
+             WHERE id = ?1 AND (?2 OR removed_at IS NULL)",
+            params![id, include_removed],
+            project_from_row,
+        )
+        .optional()
+        .map_err(backend)
+    }
+
+    fn rename_project(
+        &self,
+        id: &str,
+        display_name: &str,
+    ) -> Result<Option<ProjectRecord>, StoreError> {
+        let mut conn = self.writer.lock();
+        let tx = conn.transaction().map_err(backend)?;
+        let changed = tx
+            .execute(
+                "UPDATE projects SET display_name = ?2 WHERE id = ?1 AND removed_at IS NULL",
+                params![id, display_name],
+            )
+            .map_err(backend)?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        let project = tx
+            .query_row(
+                "SELECT id, display_name, path, project_name, created_at FROM projects WHERE id = ?1",
+                params![id],
+                project_from_row,
+            )
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(Some(project))
+    }
+
+    fn remove_project(&self, id: &str, removed_at: u64) -> Result<bool, StoreError> {
+        let conn = self.writer.lock();
+        let changed = conn
+            .execute(
+                "UPDATE projects SET removed_at = ?2 WHERE id = ?1 AND removed_at IS NULL",
+                params![id, removed_at as i64],
+            )
+            .map_err(backend)?;
+        Ok(changed > 0)
+    }
+
+    fn list_sessions(&self, query: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut sql = format!(
+            "SELECT id, provider, project_id, project_name, cwd, native_id, model, state, \
+             created_at, updated_at, start_time, seq_reserved, live_run, \
+             (SELECT COALESCE(MAX(seq), 0) FROM frames WHERE frames.session = {SESSION_KEY_OF_ROW}) \
+             FROM sessions WHERE 1"
+        );
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        let mut bind = |sql: &mut String, value: rusqlite::types::Value| {
+            values.push(value);
+            sql.push_str(&format!("?{}", values.len()));
+        };
+        if let Some(project) = &query.project_id {
+            sql.push_str(" AND project_id = ");
+            bind(&mut sql, project.clone().into());
+        }
+        if !query.states.is_empty() {
+            sql.push_str(" AND state IN (");
+            for (i, state) in query.states.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                bind(&mut sql, state.as_str().to_owned().into());
+            }
+            sql.push(')');
+        }
+        if !query.providers.is_empty() {
+            sql.push_str(" AND provider IN (");
+            for (i, provider) in query.providers.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                bind(&mut sql, provider.as_str().to_owned().into());
+            }
+            sql.push(')');
+        }
+        if let Some((updated_at, id)) = &query.after {
+            sql.push_str(" AND (updated_at < ");
+            bind(&mut sql, (*updated_at as i64).into());
+            sql.push_str(" OR (updated_at = ");
+            bind(&mut sql, (*updated_at as i64).into());
+            sql.push_str(" AND id < ");
+            bind(&mut sql, id.to_string().into());
+            sql.push_str("))");
+        }
+        sql.push_str(" ORDER BY updated_at DESC, id DESC LIMIT ");
+        bind(&mut sql, (query.limit.min(i64::MAX as usize) as i64).into());
+        let conn = self.reader.lock();
+        let mut stmt = conn.prepare(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(values), session_from_row)
+            .map_err(backend)?;
+        let mut records = Vec::new();
+        for row in rows {
+            records.push(row.map_err(backend)??);
+        }
+        Ok(records)
+    }
+
+    fn read_frames_matching(
+        &self,
+        id: &SessionId,
+        filter: &FrameFilter,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Frame>, StoreError> {
+        if filter.prefixes.is_empty() && filter.contains.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            id.as_uuid().as_bytes().to_vec().into(),
+            (after_seq.min(i64::MAX as u64) as i64).into(),
+            (limit.min(i64::MAX as usize) as i64).into(),
+        ];
+        let mut tests = Vec::new();
+        for prefix in &filter.prefixes {
+            values.push(prefix.clone().into());
+            tests.push(format!(
+                "substr(bytes, 1, {}) = ?{}",
+                prefix.len(),
+                values.len()
+            ));
+        }
+        for needle in &filter.contains {
+            values.push(needle.clone().into());
+            tests.push(format!("instr(bytes, ?{}) > 0", values.len()));
+        }
+        let sql = format!(
+            "SELECT seq, bytes FROM frames WHERE session = ?1 AND seq > ?2 AND ({}) \
+             ORDER BY seq LIMIT ?3",
+            tests.join(" OR ")
+        );
+        let conn = self.reader.lock();
+        let mut stmt = conn.prepare(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                Ok(Frame::new(
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, Vec<u8>>(1)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+
+    fn journal_size(&self, id: &SessionId) -> Result<JournalSize, StoreError> {
+        let conn = self.reader.lock();
+        conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(length(bytes)), 0) FROM frames WHERE session = ?1",
+            params![&id.as_uuid().as_bytes()[..]],
+            |r| {
+                Ok(JournalSize {
+                    frames: r.get::<_, i64>(0)? as u64,
+                    bytes: r.get::<_, i64>(1)? as u64,
+                })
+            },
+        )
+        .map_err(backend)
+    }
+
+    fn finished_sessions(&self, limit: usize) -> Result<Vec<PruneCandidate>, StoreError> {
+        let sql = format!(
+            "SELECT id, provider, project_id, state, updated_at, \
+             (SELECT COALESCE(SUM(length(bytes)), 0) FROM frames WHERE frames.session = {SESSION_KEY_OF_ROW}) \
+             FROM sessions WHERE state IN {TERMINAL_STATES} AND live_run IS NULL \
+             ORDER BY updated_at, id LIMIT ?1"
+        );
+        let conn = self.reader.lock();
+        let mut stmt = conn.prepare(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(params![limit.min(i64::MAX as usize) as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)? as u64,
+                    r.get::<_, i64>(5)? as u64,
+                ))
+            })
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, provider, project_id, state, updated_at, bytes) = row.map_err(backend)?;
+            out.push(PruneCandidate {
+                id: SessionId::parse(&id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("session id {id:?}")))?,
+                provider: Provider::parse(&provider)
+                    .ok_or_else(|| StoreError::Corrupt(format!("provider {provider:?}")))?,
+                project_id,
+                state: RunState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("state {state:?}")))?,
+                updated_at,
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    fn total_journal_bytes(&self) -> Result<u64, StoreError> {
+        let conn = self.reader.lock();
+        conn.query_row(
+            "SELECT COALESCE(SUM(length(bytes)), 0) FROM frames",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n as u64)
+        .map_err(backend)
+    }
+
+    fn delete_finished_session(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let mut conn = self.writer.lock();
+        let tx = conn.transaction().map_err(backend)?;
+        let deleted = tx
+            .execute(
+                &format!(
+                    "DELETE FROM sessions WHERE id = ?1 AND state IN {TERMINAL_STATES} \
+                     AND live_run IS NULL"
+                ),
+                params![id.to_string()],
+            )
+            .map_err(backend)?;
+        if deleted == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM frames WHERE session = ?1",
+            params![&id.as_uuid().as_bytes()[..]],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(true)
     }
 }
 
@@ -445,6 +740,207 @@ mod tests {
             .unwrap();
         assert_eq!(store.load_session(&id).unwrap().unwrap().seq_reserved, 5);
         assert!(store.load_session(&SessionId::new_v4()).unwrap().is_none());
+    }
+
+    fn frame_write(id: SessionId, seq: u64, text: &str) -> StoreWrite {
+        StoreWrite::Frame {
+            session: id,
+            seq,
+            bytes: text.as_bytes().to_vec().into(),
+        }
+    }
+
+    #[test]
+    fn sessions_list_in_stable_keyset_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite"), Durability::Process).unwrap();
+        let mut ids = Vec::new();
+        let mut writes = Vec::new();
+        for i in 0..25u64 {
+            let id = SessionId::new_v4();
+            ids.push(id);
+            let mut r = record(id);
+            // Five sessions share each updated_at, so the id breaks ties.
+            r.updated_at = 100 + i / 5;
+            r.project_id = Some(if i % 2 == 0 { "even" } else { "odd" }.into());
+            r.provider = if i % 3 == 0 {
+                Provider::Claude
+            } else {
+                Provider::Cursor
+            };
+            r.state = if i % 4 == 0 {
+                RunState::Completed
+            } else {
+                RunState::Running
+            };
+            writes.push(StoreWrite::CreateSession(r));
+            writes.push(frame_write(id, 1, "{}"));
+            writes.push(frame_write(id, 2 + i, "{}"));
+        }
+        store.apply(&writes).unwrap();
+        let page = |after, limit| {
+            store
+                .list_sessions(&SessionQuery {
+                    project_id: None,
+                    states: vec![],
+                    providers: vec![],
+                    after,
+                    limit,
+                })
+                .unwrap()
+        };
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let batch = page(after, 4);
+            if batch.is_empty() {
+                break;
+            }
+            let last = batch.last().unwrap();
+            after = Some((last.updated_at, last.id));
+            seen.extend(batch);
+        }
+        assert_eq!(seen.len(), 25);
+        let mut sorted = seen.clone();
+        sorted.sort_by(|a, b| {
+            (b.updated_at, b.id.to_string()).cmp(&(a.updated_at, a.id.to_string()))
+        });
+        assert_eq!(seen, sorted, "one order, no duplicates, nothing skipped");
+        let with_seq = seen.iter().find(|r| r.id == ids[7]).unwrap();
+        assert_eq!(with_seq.last_persisted_seq, 9);
+
+        let filtered = store
+            .list_sessions(&SessionQuery {
+                project_id: Some("even".into()),
+                states: vec![RunState::Completed],
+                providers: vec![Provider::Claude],
+                after: None,
+                limit: 100,
+            })
+            .unwrap();
+        // i even, i % 4 == 0, i % 3 == 0: 0 and 12 and 24.
+        let mut expected = vec![ids[0], ids[12], ids[24]];
+        expected.sort_by_key(|id| std::cmp::Reverse(id.to_string()));
+        let mut got: Vec<SessionId> = filtered.iter().map(|r| r.id).collect();
+        got.sort_by_key(|id| std::cmp::Reverse(id.to_string()));
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn projects_rename_remove_and_come_back_with_their_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite"), Durability::Process).unwrap();
+        let p = ProjectRecord {
+            id: "p1".into(),
+            display_name: "one".into(),
+            path: "/a/one".into(),
+            project_name: "-a-one".into(),
+            created_at: 1,
+        };
+        store.upsert_project(&p).unwrap();
+        let renamed = store.rename_project("p1", "Uno").unwrap().unwrap();
+        assert_eq!(renamed.display_name, "Uno");
+        assert!(store.rename_project("nope", "x").unwrap().is_none());
+        assert!(store.remove_project("p1", 5).unwrap());
+        assert!(!store.remove_project("p1", 6).unwrap(), "already removed");
+        assert!(store.list_projects().unwrap().is_empty());
+        assert!(store.project_by_id("p1", false).unwrap().is_none());
+        assert!(store.project_by_id("p1", true).unwrap().is_some());
+        assert!(store.rename_project("p1", "x").unwrap().is_none());
+        let back = store
+            .upsert_project(&ProjectRecord {
+                id: "p2".into(),
+                display_name: "again".into(),
+                ..p.clone()
+            })
+            .unwrap();
+        assert_eq!(
+            (
+                back.id.as_str(),
+                back.project_name.as_str(),
+                back.display_name.as_str()
+            ),
+            ("p1", "-a-one", "again")
+        );
+        assert_eq!(store.list_projects().unwrap(), vec![back]);
+    }
+
+    #[test]
+    fn filtered_frames_sizes_and_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite"), Durability::Process).unwrap();
+        let done = SessionId::new_v4();
+        let live = SessionId::new_v4();
+        let mut finished = record(done);
+        finished.state = RunState::Completed;
+        store
+            .apply(&[
+                StoreWrite::CreateSession(finished),
+                StoreWrite::CreateSession(record(live)),
+                frame_write(done, 1, r#"{"type":"session-accepted","x":1}"#),
+                frame_write(
+                    done,
+                    2,
+                    r#"{"type":"cursor-response","event":{"kind":"usage"}}"#,
+                ),
+                frame_write(
+                    done,
+                    3,
+                    r#"{"type":"cursor-response","event":{"kind":"text"}}"#,
+                ),
+                frame_write(live, 1, r#"{"type":"session-accepted"}"#),
+            ])
+            .unwrap();
+        let filter = FrameFilter {
+            prefixes: vec![br#"{"type":"session-accepted""#.to_vec()],
+            contains: vec![br#""kind":"usage""#.to_vec()],
+        };
+        let seqs: Vec<u64> = store
+            .read_frames_matching(&done, &filter, 0, 10)
+            .unwrap()
+            .iter()
+            .map(|f| f.seq)
+            .collect();
+        assert_eq!(seqs, vec![1, 2]);
+        assert_eq!(
+            store
+                .read_frames_matching(&done, &filter, 1, 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        let size = store.journal_size(&done).unwrap();
+        assert_eq!(size.frames, 3);
+        let total = store.total_journal_bytes().unwrap();
+        assert_eq!(total, size.bytes + store.journal_size(&live).unwrap().bytes);
+        let candidates = store.finished_sessions(10).unwrap();
+        assert_eq!(candidates.len(), 1);
+        assert_eq!((candidates[0].id, candidates[0].bytes), (done, size.bytes));
+        assert!(!store.delete_finished_session(&live).unwrap(), "running");
+        assert!(store.delete_finished_session(&done).unwrap());
+        assert!(store.load_session(&done).unwrap().is_none());
+        assert_eq!(store.journal_size(&done).unwrap().frames, 0);
+        assert!(store.load_session(&live).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute("INSERT INTO projects VALUES ('p', 'p', '/p', '-p', 1)", [])
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path, Durability::Process).unwrap();
+        assert_eq!(store.list_projects().unwrap().len(), 1);
+        assert!(store.remove_project("p", 2).unwrap());
+        drop(store);
+        // Opening again does not migrate twice.
+        let store = SqliteStore::open(&path, Durability::Process).unwrap();
+        assert!(store.list_projects().unwrap().is_empty());
     }
 
     #[test]

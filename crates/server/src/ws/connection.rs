@@ -121,6 +121,7 @@ where
         state,
         out,
         subscriptions: HashMap::new(),
+        watch: None,
     };
     // Liveness: a half-open connection (a laptop lid closed mid-stream) sends nothing, not
     // even pongs; it is dropped after `idle_timeout`, and its sessions carry on.
@@ -169,6 +170,10 @@ where
     for (_, task) in connection.subscriptions.drain() {
         task.abort();
     }
+    // It holds a sender of the queue: the writer only ends once it is gone too.
+    if let Some(watch) = connection.watch.take() {
+        watch.abort();
+    }
     drop(connection);
     let _ = writer.await;
 }
@@ -177,6 +182,8 @@ struct Connection {
     state: AppState,
     out: mpsc::Sender<Bytes>,
     subscriptions: HashMap<SessionId, JoinHandle<()>>,
+    /// Forwards the session and project list updates, once the client asked for them.
+    watch: Option<JoinHandle<()>>,
 }
 
 impl Connection {
@@ -236,6 +243,17 @@ impl Connection {
                     .await
             }
             ClientMessage::Unsubscribe { session_ref } => self.unsubscribe(&session_ref).await,
+            // Opt-in, so a client that follows only its own sessions sees only their frames.
+            ClientMessage::WatchSessions => {
+                if self.watch.as_ref().is_none_or(|w| w.is_finished()) {
+                    self.watch = Some(self.state.api.forward(self.out.clone()));
+                }
+            }
+            ClientMessage::UnwatchSessions => {
+                if let Some(watch) = self.watch.take() {
+                    watch.abort();
+                }
+            }
             ClientMessage::GetActiveSessions => {
                 let sessions = self.state.registry.active_sessions();
                 self.reply("active-sessions", &sessions).await;
