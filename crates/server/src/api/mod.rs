@@ -109,12 +109,21 @@ impl ApiState {
     /// queue closes (or the returned task is aborted, which a connection does when it ends).
     /// A connection more than 256 notifications behind skips the oldest.
     pub fn forward(&self, out: mpsc::Sender<Bytes>) -> JoinHandle<()> {
+        self.forward_where(out, |_| true)
+    }
+
+    /// Like [`ApiState::forward`], for the frames `keep` accepts.
+    pub fn forward_where(
+        &self,
+        out: mpsc::Sender<Bytes>,
+        keep: fn(&[u8]) -> bool,
+    ) -> JoinHandle<()> {
         let mut notifications = self.notifications.subscribe();
         tokio::spawn(async move {
             loop {
                 match notifications.recv().await {
                     Ok(frame) => {
-                        if out.send(frame).await.is_err() {
+                        if keep(&frame) && out.send(frame).await.is_err() {
                             return;
                         }
                     }
@@ -124,6 +133,12 @@ impl ApiState {
             }
         })
     }
+}
+
+/// A `projects_updated` frame (the agents' own stores changed). Reply frames start with
+/// their type.
+pub fn is_projects_updated(frame: &[u8]) -> bool {
+    frame.starts_with(br#"{"type":"projects_updated""#)
 }
 
 /// Every `/api` route. Merge it into the router that checks the bearer token.
