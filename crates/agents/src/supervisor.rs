@@ -117,7 +117,7 @@ pub async fn run_supervised(
     for (key, value) in &io.env {
         command.env(key, value);
     }
-    let mut child = match command.spawn() {
+    let mut child = match sweep::spawn_tracked(&mut command) {
         Ok(child) => child,
         Err(e) => {
             let program = spec.program.to_string_lossy();
@@ -134,7 +134,6 @@ pub async fn run_supervised(
         }
     };
     let pid = child.id().map(|p| p as i32).unwrap_or(0);
-    sweep::track_child(pid);
     if let (Stdin::Lines(lines), Some(pipe)) = (stdin, child.stdin.take()) {
         tokio::spawn(feed_stdin(pipe, lines));
     }

@@ -19,8 +19,18 @@ pub const RUN_MARKER: &str = "SWITCHBOARD_RUN_ID";
 /// Agent processes that tokio waits on: the orphan reaper must leave them alone.
 static SUPERVISED: LazyLock<Mutex<HashSet<i32>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
-pub(crate) fn track_child(pid: i32) {
-    SUPERVISED.lock().insert(pid);
+/// Spawns an agent and records it as supervised in one step, under the lock the orphan
+/// reaper holds while it scans: the reaper can never collect an agent's exit status before
+/// tokio does (an agent that exits at once would otherwise lose its exit code).
+pub(crate) fn spawn_tracked(
+    command: &mut tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    let mut supervised = SUPERVISED.lock();
+    let child = command.spawn()?;
+    if let Some(pid) = child.id() {
+        supervised.insert(pid as i32);
+    }
+    Ok(child)
 }
 
 pub(crate) fn untrack_child(pid: i32) {
@@ -112,7 +122,8 @@ pub fn reap_orphans() {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
     };
-    let supervised = SUPERVISED.lock().clone();
+    // Held for the whole scan: see `spawn_tracked`.
+    let supervised = SUPERVISED.lock();
     for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
         if supervised.contains(&pid) {
             continue;

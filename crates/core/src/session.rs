@@ -958,14 +958,20 @@ impl SessionActor {
     /// Leaves memory if nothing needs the actor. Checked under the registry's lock, which is
     /// also taken to attach a subscriber or send a command, so neither can slip in between.
     async fn try_unload(&mut self) -> bool {
-        {
-            let mut sessions = self.shared.sessions.lock();
-            if !self.commands.is_empty() || self.handle.live.receiver_count() > 0 {
-                return false;
-            }
-            sessions.remove(&self.handle.id);
+        if !self.commands.is_empty() || self.handle.live.receiver_count() > 0 {
+            return false;
         }
+        // The lowered reservation must be durable before the session leaves the map: a load
+        // that follows at once reads the store, and would otherwise continue above the old
+        // reservation (a gap of up to a block). If the unload is then called off, the next
+        // frame simply reserves again.
         self.release_reservation().await;
+        let _ = self.shared.persister.flush().await;
+        let mut sessions = self.shared.sessions.lock();
+        if !self.commands.is_empty() || self.handle.live.receiver_count() > 0 {
+            return false;
+        }
+        sessions.remove(&self.handle.id);
         true
     }
 
@@ -1000,6 +1006,7 @@ impl SessionActor {
         if let Some((_, committed)) = self.next_reservation.take() {
             let _ = committed.await;
         }
+        self.reserved = self.last_seq;
         self.shared
             .persister
             .write(StoreWrite::SetSeqReserved {

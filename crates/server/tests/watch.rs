@@ -59,14 +59,17 @@ async fn a_watching_connection_sees_sessions_start_and_end() {
 }
 
 #[tokio::test]
-async fn a_change_in_an_agent_store_reaches_every_connected_client() {
+async fn a_change_in_an_agent_store_reaches_a_watching_client() {
     let home = tempfile::tempdir().unwrap();
     let projects = home.path().join(".claude/projects");
     std::fs::create_dir_all(&projects).unwrap();
     let home_str = home.path().to_string_lossy().into_owned();
     let server = server_with("", &[("HOME", home_str.as_str())]);
-    // Not watching sessions: store changes still come.
     let mut client = server.client().await.unwrap();
+    client
+        .send(json!({"type": "watch-sessions"}))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let folder = projects.join("-srv-demo");
     std::fs::create_dir_all(&folder).unwrap();

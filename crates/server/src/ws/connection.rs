@@ -94,11 +94,6 @@ where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
 {
     let (out, mut queue) = mpsc::channel::<Bytes>(state.connection_queue_frames.max(1));
-    // Every connection hears that the agents' own stores changed (the seed's broadcast);
-    // session list updates only after `watch-sessions`.
-    let stores = state
-        .api
-        .forward_where(out.clone(), crate::api::is_projects_updated);
     // Pings travel beside the frames so a full frame queue cannot delay them.
     let (ping, mut pings) = mpsc::channel::<()>(1);
     let writer = tokio::spawn(async move {
@@ -176,7 +171,6 @@ where
         task.abort();
     }
     // It holds a sender of the queue: the writer only ends once it is gone too.
-    stores.abort();
     if let Some(watch) = connection.watch.take() {
         watch.abort();
     }
@@ -252,10 +246,7 @@ impl Connection {
             // Opt-in, so a client that follows only its own sessions sees only their frames.
             ClientMessage::WatchSessions => {
                 if self.watch.as_ref().is_none_or(|w| w.is_finished()) {
-                    self.watch =
-                        Some(self.state.api.forward_where(self.out.clone(), |f| {
-                            !crate::api::is_projects_updated(f)
-                        }));
+                    self.watch = Some(self.state.api.forward(self.out.clone()));
                 }
             }
             ClientMessage::UnwatchSessions => {
@@ -371,6 +362,9 @@ impl Connection {
             // cannot arrive around the status reply.
             if let Some(old) = self.subscriptions.remove(&handle.id) {
                 old.abort();
+                // An abort takes effect at the task's next await; wait for it, so nothing of
+                // the old stream can follow the status reply.
+                let _ = old.await;
             }
         }
         let status = handle.status();
