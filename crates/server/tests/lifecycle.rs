@@ -231,28 +231,8 @@ async fn abort_ends_aborted_after_the_process_is_gone() {
 #[tokio::test]
 async fn abort_escalates_to_sigkill_and_sweeps_a_setsid_grandchild() {
     let server = server_with("abort_grace_ms = 300\n", &[]);
-    let pidfile = server.project_path().join("grandchild.pid");
-    let prompt = format!(
-        "grandchild pidfile={} ignore_sigint ignore_sigterm hang",
-        pidfile.display()
-    );
     let mut client = server.client().await.unwrap();
-    let (id, _) = start_session(&mut client, &prompt, server.project_path())
-        .await
-        .unwrap();
-    client
-        .recv_until(|f| f["event"]["kind"] == "native-session")
-        .await
-        .unwrap();
-    let mut grandchild = None;
-    for _ in 0..100 {
-        if let Ok(text) = std::fs::read_to_string(&pidfile) {
-            grandchild = text.trim().parse::<i32>().ok();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let grandchild = grandchild.expect("the fixture wrote its grandchild's pid");
+    let (id, grandchild) = start_with_grandchild(&server, &mut client, "grandchild.pid").await;
     assert!(process_alive(grandchild));
     client
         .send(json!({"type":"abort-session","sessionId": id, "provider":"cursor"}))

@@ -133,28 +133,8 @@ async fn kill_dash_nine_never_reuses_a_seq_and_announces_the_gap() {
 #[tokio::test]
 async fn the_next_start_ends_what_a_killed_server_left_running() {
     let mut server = server();
-    let pidfile = server.project_path().join("left-behind.pid");
-    let prompt = format!(
-        "grandchild pidfile={} ignore_sigint ignore_sigterm hang",
-        pidfile.display()
-    );
     let mut client = server.client().await.unwrap();
-    let (id, _) = start_session(&mut client, &prompt, server.project_path())
-        .await
-        .unwrap();
-    client
-        .recv_until(|f| f["event"]["kind"] == "native-session")
-        .await
-        .unwrap();
-    let mut grandchild = None;
-    for _ in 0..100 {
-        if let Ok(text) = std::fs::read_to_string(&pidfile) {
-            grandchild = text.trim().parse::<i32>().ok();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let grandchild = grandchild.expect("the fixture wrote its grandchild's pid");
+    let (id, grandchild) = start_with_grandchild(&server, &mut client, "left-behind.pid").await;
     // Let the run's marker reach the store, then kill the server without a chance to clean up.
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.stop_with(libc::SIGKILL).unwrap();

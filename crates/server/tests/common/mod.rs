@@ -86,3 +86,34 @@ pub fn process_alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Starts a cursor fixture run that forks a `setsid` grandchild ignoring SIGINT and SIGTERM,
+/// then hangs; returns the session id and the grandchild's pid.
+pub async fn start_with_grandchild(
+    server: &TestServer,
+    client: &mut WsClient,
+    pidfile_name: &str,
+) -> (String, i32) {
+    let pidfile = server.project_path().join(pidfile_name);
+    let prompt = format!(
+        "grandchild pidfile={} ignore_sigint ignore_sigterm hang",
+        pidfile.display()
+    );
+    let (id, _) = start_session(client, &prompt, server.project_path())
+        .await
+        .unwrap();
+    client
+        .recv_until(|f| f["event"]["kind"] == "native-session")
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if let Some(pid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            return (id, pid);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the fixture never wrote its grandchild's pid");
+}
