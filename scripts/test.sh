@@ -6,6 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-agent-clis.sh
+# The web app's libraries (pinned by web/package-lock.json) go into web/vendor before cargo
+# builds the server, which embeds them.
+scripts/build-web.sh
 
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads="${SWITCHBOARD_TEST_THREADS:-4}"
+
+# The web app end to end in headless Chromium (tests/browser), against the debug binaries
+# built above.
+scripts/test-browser.sh

@@ -180,6 +180,35 @@ pub enum AgentOutput {
     Exit(AgentExit),
 }
 
+/// Where an agent that runs the conversation itself keeps it.
+///
+/// CLI agents keep their own transcripts. The HTTP agent loop (`openrouter`, `local`) talks to
+/// a stateless Chat Completions API that remembers nothing, so every request carries the whole
+/// conversation, and a resumed session must find it again after the server restarts. That
+/// history belongs in Switchboard's store, but the agents crate must not depend on a database:
+/// this trait is the seam. The server implements it on its SQLite store
+/// (`switchboard_store::conversations`) and hands it to the agents it builds; tests can use an
+/// in-memory one.
+///
+/// Messages are opaque JSON values (the API's own message objects), appended in order and
+/// loaded back in that order, keyed by the agent's native session id. The calls block (the
+/// store is synchronous): agents make them from `spawn_blocking`.
+pub trait ConversationLog: Send + Sync + 'static {
+    /// Every message stored for `conversation`, oldest first (empty when none is stored).
+    fn load(&self, conversation: &str) -> Result<Vec<Value>, ConversationError>;
+    /// Appends `messages` after the ones already stored, in one transaction.
+    fn append(&self, conversation: &str, messages: &[Value]) -> Result<(), ConversationError>;
+}
+
+/// What a [`ConversationLog`] reports when its storage fails.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    #[error("the conversation store failed: {0}")]
+    Storage(String),
+    #[error("a stored conversation message is corrupt: {0}")]
+    Corrupt(String),
+}
+
 /// One provider. `run` returns the future that drives a run to its end; the core spawns it.
 pub trait Agent: Send + Sync + 'static {
     fn provider(&self) -> Provider;

@@ -5,7 +5,11 @@
 //! - [`lines`] is the bounded line reader;
 //! - [`sweep`] finds and kills every process a run left behind, and reaps orphans;
 //! - [`cursor`] is Cursor's agent CLI (`cursor-agent -p --output-format stream-json`);
-//! - [`claude`], [`codex`], [`gemini`] and [`nano`] are the other CLI providers.
+//! - [`claude`], [`codex`], [`gemini`] and [`nano`] are the other CLI providers;
+//! - [`openai_compat`] is no CLI: Switchboard's own agent loop over an OpenAI-compatible
+//!   Chat Completions API, for `openrouter` and `local`. It needs the server's conversation
+//!   store, so the server builds it ([`openai_compat::OpenAiCompatAgent::new`]) rather than
+//!   [`all_agents`].
 
 pub mod argv;
 pub mod claude;
@@ -15,6 +19,7 @@ pub mod gemini;
 pub mod json_line;
 pub mod lines;
 pub mod nano;
+pub mod openai_compat;
 pub mod supervisor;
 pub mod sweep;
 

@@ -28,8 +28,13 @@ pub enum ReadLine {
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
     pub fn new(inner: R, max: usize) -> Self {
+        Self::with_capacity(inner, 64 * 1024, max)
+    }
+
+    /// A reader whose buffer (the most one `read` takes from the pipe) is `capacity` bytes.
+    pub fn with_capacity(inner: R, capacity: usize, max: usize) -> Self {
         Self {
-            inner: BufReader::with_capacity(64 * 1024, inner),
+            inner: BufReader::with_capacity(capacity.max(1), inner),
             max: max.max(1),
             buf: Vec::new(),
             skipping: None,

@@ -59,7 +59,9 @@ impl Default for CoreConfig {
             max_agent_line_bytes: 64 * 1024 * 1024,
             ring_max_frames: 10_000,
             ring_max_bytes: 16 * 1024 * 1024,
-            subscriber_queue_frames: 4096,
+            // The fan-out buffer is allocated whole while anyone listens (about 72 bytes a
+            // slot); a subscriber further behind catches up from the ring, which is cheap.
+            subscriber_queue_frames: 256,
             session_queue_max: 8,
             permission_timeout: Duration::from_secs(600),
             persist_batch_interval: Duration::from_millis(5),

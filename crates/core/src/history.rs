@@ -329,6 +329,7 @@ mod tests {
                         client_request_id: None,
                         accepted_at: 10,
                         is_new_session: true,
+                        prompt: None,
                     },
                 ),
             ),

@@ -21,6 +21,7 @@
 pub mod attachments;
 pub mod changes;
 pub mod config;
+pub mod fanout;
 pub mod frame;
 pub mod history;
 pub mod journal;

@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::attachments::decode_images;
 use crate::config::CoreConfig;
-use crate::frame::Frame;
+use crate::fanout::LiveReceiver;
 use crate::persist::Persister;
 use crate::projects::{Placement, Project, ProjectIndex};
 use crate::session::{self, PreparedRun, RunReply, SessionCommand, SessionHandle};
@@ -391,7 +391,7 @@ impl Registry {
         &self,
         reference: &str,
         provider: Option<Provider>,
-    ) -> Result<(Arc<SessionHandle>, broadcast::Receiver<Frame>), ProtocolError> {
+    ) -> Result<(Arc<SessionHandle>, LiveReceiver), ProtocolError> {
         for _ in 0..3 {
             let handle = self
                 .find(reference, provider)
@@ -413,7 +413,7 @@ impl Registry {
     }
 
     /// Live receiver for a handle just returned by [`Registry::prepare`].
-    pub fn attach_handle(&self, handle: &Arc<SessionHandle>) -> Option<broadcast::Receiver<Frame>> {
+    pub fn attach_handle(&self, handle: &Arc<SessionHandle>) -> Option<LiveReceiver> {
         let sessions = self.shared.sessions.lock();
         sessions
             .get(&handle.id)

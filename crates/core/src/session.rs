@@ -30,11 +30,12 @@ use switchboard_protocol::server::{
     TokenBudget, TokenBudgetData,
 };
 use switchboard_protocol::{now_ms, ErrorCode, ProtocolError, Provider, RunState, SessionId};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::attachments::{self, Attachments};
+use crate::fanout::LiveFanout;
 use crate::frame::Frame;
 use crate::journal::Journal;
 use crate::registry::Shared;
@@ -87,7 +88,7 @@ pub struct SessionHandle {
     pub project_id: Option<String>,
     pub cwd: String,
     pub journal: Arc<Journal>,
-    pub(crate) live: broadcast::Sender<Frame>,
+    pub(crate) live: Arc<LiveFanout>,
     pub(crate) commands: mpsc::Sender<SessionCommand>,
     status: Mutex<StatusSnapshot>,
 }
@@ -153,7 +154,7 @@ pub(crate) fn spawn(
         config.ring_max_frames,
         config.ring_max_bytes,
     ));
-    let (live, _) = broadcast::channel(config.subscriber_queue_frames.max(16));
+    let live = Arc::new(LiveFanout::new(config.subscriber_queue_frames));
     let (commands_tx, commands) = mpsc::channel(64);
     let handle = Arc::new(SessionHandle {
         id: record.id,
@@ -393,6 +394,7 @@ impl SessionActor {
                 client_request_id: prepared.client_request_id.clone(),
                 accepted_at: now,
                 is_new_session: prepared.is_new_session,
+                prompt: Some(prepared.spec.prompt.clone()).filter(|p| !p.is_empty()),
             },
         )
         .await;
@@ -881,7 +883,7 @@ impl SessionActor {
             )
             .await;
         // No receivers is fine: the frame is in the journal for whoever attaches later.
-        let _ = self.handle.live.send(frame.clone());
+        self.handle.live.send(frame.clone());
         frame
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::frame::Frame;
+use crate::fanout::LiveReceiver;
 use crate::journal::Journal;
 use crate::store::StoreError;
 
@@ -31,7 +31,7 @@ pub enum ForwardError {
 /// connection closes or the session leaves memory.
 pub async fn forward(
     journal: Arc<Journal>,
-    mut live: broadcast::Receiver<Frame>,
+    mut live: LiveReceiver,
     mut delivered: u64,
     out: mpsc::Sender<Bytes>,
 ) -> Result<(), ForwardError> {

@@ -401,8 +401,22 @@ pub struct SessionUpserted {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectsUpdated {
+    /// First, so that a connection's filter can read it from the frame's first bytes.
+    pub source: StoresChangeSource,
     pub providers: Vec<Provider>,
     pub changed_at: u64,
+}
+
+/// Who most likely changed an agent's store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoresChangeSource {
+    /// The agent ran outside Switchboard (no run of that provider was live here, or ended in
+    /// the last few seconds). Sent to every connection.
+    External,
+    /// A run of Switchboard's own writes its agent's store as it goes; its lifecycle frames and
+    /// `session-upserted` already say so. Sent only to connections that sent `watch-sessions`.
+    SwitchboardRun,
 }
 
 /// Every REST body, for the schema.

@@ -99,6 +99,10 @@ pub struct SessionAccepted {
     pub accepted_at: u64,
     /// True when this command created the session.
     pub is_new_session: bool,
+    /// The turn's prompt as the client sent it (absent for a turn without one, such as
+    /// `cursor-resume`). Journaled, so every client and every reload can show what was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 /// `session-queued`: the command waits behind the running run.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchboard_agents::openai_compat::{ApiKey, BaseUrl, EndpointSettings};
 use switchboard_core::CoreConfig;
 use switchboard_protocol::Provider;
 use switchboard_store::Durability;
@@ -45,7 +46,7 @@ pub struct FileConfig {
     pub journal_ring_frames: Option<usize>,
     /// Journal ring per session, in bytes (16 MiB).
     pub journal_ring_bytes: Option<usize>,
-    /// How far a subscriber may lag before it is caught up from the journal, in frames (4096).
+    /// How far a subscriber may lag before it is caught up from the journal, in frames (256).
     pub subscriber_queue_frames: Option<usize>,
     /// Commands queued per session (8).
     pub session_queue_max: Option<usize>,
@@ -88,7 +89,8 @@ pub struct FileConfig {
     /// The largest attached image, decoded, in bytes (10 MiB).
     pub max_image_bytes: Option<usize>,
     /// Per-provider settings: `[agents.claude.env]` adds environment variables to every
-    /// claude process (API keys, base URLs, …), on top of the server's own environment.
+    /// claude process (API keys, base URLs, …), on top of the server's own environment;
+    /// `[agents.openrouter]` and `[agents.local]` also say where their model API is.
     #[serde(default)]
     pub agents: BTreeMap<String, AgentConfig>,
     /// Journals of finished sessions last updated longer ago than this are removed, in
@@ -105,11 +107,112 @@ pub struct FileConfig {
 }
 
 /// `[agents.<provider>]`.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// openrouter and local: the Chat Completions base URL, with or without `/v1`. It may
+    /// point anywhere (a URL a client sends must be loopback).
+    pub base_url: Option<String>,
+    /// openrouter and local: the API key. `OPENROUTER_API_KEY` wins for openrouter. Never
+    /// logged.
+    pub api_key: Option<String>,
+    /// openrouter and local: the model when a command names none.
+    pub model: Option<String>,
+    /// openrouter and local: model calls per run at most (30).
+    pub max_turns: Option<usize>,
+    /// openrouter and local: silence from the model API that fails a run, in seconds (300).
+    pub idle_timeout_secs: Option<u64>,
+    /// openrouter and local: the context window reported in `token-budget` (200000 and 32000).
+    pub context_tokens: Option<u64>,
+}
+
+/// Written by hand so that the API key can never reach a log line.
+impl std::fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("max_turns", &self.max_turns)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("context_tokens", &self.context_tokens)
+            .finish()
+    }
+}
+
+impl AgentConfig {
+    fn has_endpoint_keys(&self) -> bool {
+        self.base_url.is_some()
+            || self.api_key.is_some()
+            || self.model.is_some()
+            || self.max_turns.is_some()
+            || self.idle_timeout_secs.is_some()
+            || self.context_tokens.is_some()
+    }
+
+    /// Applies the endpoint keys to a provider's settings.
+    fn apply_to(&self, name: &str, endpoint: &mut EndpointSettings) -> Result<(), ServerError> {
+        if let Some(url) = &self.base_url {
+            endpoint.base_url = BaseUrl::parse(url)
+                .map_err(|e| ServerError::Setting(format!("[agents.{name}] base_url: {e}")))?;
+        }
+        if let Some(key) = &self.api_key {
+            endpoint.api_key = ApiKey::new(key.clone());
+        }
+        if let Some(model) = self.model.clone().filter(|m| !m.trim().is_empty()) {
+            endpoint.default_model = model;
+        }
+        if let Some(v) = self.max_turns {
+            endpoint.max_turns = positive(&format!("[agents.{name}] max_turns"), v)?;
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            endpoint.idle_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.context_tokens {
+            endpoint.context_tokens = v;
+        }
+        Ok(())
+    }
+}
+
+/// Where the HTTP agent loop's two providers find their models.
+#[derive(Debug, Clone)]
+pub struct ModelEndpoints {
+    pub openrouter: EndpointSettings,
+    pub local: EndpointSettings,
+}
+
+impl Default for ModelEndpoints {
+    fn default() -> Self {
+        Self {
+            openrouter: EndpointSettings::openrouter(),
+            local: EndpointSettings::local(),
+        }
+    }
+}
+
+impl ModelEndpoints {
+    /// `SWITCHBOARD_OPENROUTER_URL`, `OPENROUTER_API_KEY` and `SWITCHBOARD_LOCAL_URL`, which
+    /// win over the config file. `var` reads one variable (the process environment, or a
+    /// map in tests).
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ServerError> {
+        let set = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+        if let Some(url) = set(var("SWITCHBOARD_OPENROUTER_URL")) {
+            self.openrouter.base_url = BaseUrl::parse(&url)
+                .map_err(|e| ServerError::Setting(format!("SWITCHBOARD_OPENROUTER_URL: {e}")))?;
+        }
+        if let Some(key) = set(var("OPENROUTER_API_KEY")) {
+            self.openrouter.api_key = ApiKey::new(key);
+        }
+        if let Some(url) = set(var("SWITCHBOARD_LOCAL_URL")) {
+            self.local.base_url = BaseUrl::parse(&url)
+                .map_err(|e| ServerError::Setting(format!("SWITCHBOARD_LOCAL_URL: {e}")))?;
+        }
+        Ok(())
+    }
 }
 
 /// Values given on the command line (or through the environment by clap).
@@ -169,6 +272,8 @@ pub struct Settings {
     pub retention: switchboard_core::retention::RetentionPolicy,
     pub retention_interval: Duration,
     pub core: CoreConfig,
+    /// The openrouter and local providers' model APIs.
+    pub model_endpoints: ModelEndpoints,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
@@ -195,6 +300,7 @@ impl Settings {
             retention: Default::default(),
             retention_interval: Duration::from_secs(3600),
             core,
+            model_endpoints: ModelEndpoints::default(),
         }
     }
 
@@ -215,6 +321,9 @@ impl Settings {
         };
         let mut settings = Settings::for_data_dir(data_dir);
         settings.apply_file(&file)?;
+        settings
+            .model_endpoints
+            .apply_env(|name| std::env::var(name).ok())?;
         if let Some(listen) = overrides.listen {
             settings.listen = parse_listen(&listen)?;
         }
@@ -326,6 +435,19 @@ impl Settings {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             self.core.agent_env.insert(provider, env);
+            match provider {
+                Provider::Openrouter => {
+                    agent.apply_to(name, &mut self.model_endpoints.openrouter)?
+                }
+                Provider::Local => agent.apply_to(name, &mut self.model_endpoints.local)?,
+                _ if agent.has_endpoint_keys() => {
+                    return Err(ServerError::Setting(format!(
+                        "[agents.{name}]: base_url, api_key, model, max_turns, idle_timeout_secs \
+                         and context_tokens are for openrouter and local only"
+                    )))
+                }
+                _ => {}
+            }
         }
         if let Some(v) = file.connection_queue_frames {
             self.connection_queue_frames = positive("connection_queue_frames", v)?;
@@ -481,6 +603,69 @@ mod tests {
             ..Default::default()
         });
         assert!(matches!(half, Err(ServerError::Setting(_))));
+    }
+
+    #[test]
+    fn model_endpoints_from_file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[agents.openrouter]\nbase_url = \"http://gateway.internal:8080/v1/\"\n\
+             api_key = \"sk-file\"\nmax_turns = 4\n\
+             [agents.local]\nbase_url = \"http://10.1.2.3:8000\"\nmodel = \"llama3\"\n",
+        )
+        .unwrap();
+        let mut settings = Settings::for_data_dir(dir.path().to_owned());
+        let file = read_file_config(&dir.path().join("config.toml"), true).unwrap();
+        settings.apply_file(&file).unwrap();
+        let endpoints = &settings.model_endpoints;
+        assert_eq!(
+            endpoints.openrouter.base_url.as_str(),
+            "http://gateway.internal:8080"
+        );
+        assert_eq!(endpoints.openrouter.api_key, ApiKey::new("sk-file"));
+        assert_eq!(endpoints.openrouter.max_turns, 4);
+        assert_eq!(endpoints.local.base_url.as_str(), "http://10.1.2.3:8000");
+        assert_eq!(endpoints.local.default_model, "llama3");
+        // The key is never shown, whichever way the settings are printed.
+        assert!(!format!("{settings:?}").contains("sk-file"));
+        assert!(!format!("{file:?}").contains("sk-file"));
+
+        let env = |name: &str| match name {
+            "OPENROUTER_API_KEY" => Some("sk-env".to_owned()),
+            "SWITCHBOARD_LOCAL_URL" => Some("http://localhost:1234".to_owned()),
+            _ => None,
+        };
+        settings.model_endpoints.apply_env(env).unwrap();
+        assert_eq!(
+            settings.model_endpoints.openrouter.api_key,
+            ApiKey::new("sk-env")
+        );
+        assert_eq!(
+            settings.model_endpoints.openrouter.base_url.as_str(),
+            "http://gateway.internal:8080"
+        );
+        assert_eq!(
+            settings.model_endpoints.local.base_url.as_str(),
+            "http://localhost:1234"
+        );
+        let bad = |name: &str| (name == "SWITCHBOARD_LOCAL_URL").then(|| "ftp://x".to_owned());
+        assert!(settings.model_endpoints.apply_env(bad).is_err());
+    }
+
+    #[test]
+    fn endpoint_keys_only_for_model_providers() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[agents.claude]\nbase_url = \"http://localhost:1\"\n",
+        )
+        .unwrap();
+        let loaded = Settings::load(Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        });
+        assert!(matches!(loaded, Err(ServerError::Setting(_))));
     }
 
     #[test]

@@ -7,7 +7,9 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod model_agents;
 pub mod tls;
+pub mod web;
 pub mod ws;
 
 pub use app::Application;

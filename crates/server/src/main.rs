@@ -1,10 +1,13 @@
-//! `switchboard`: the server, and (later) its terminal client.
+//! `switchboard`: the server, and its terminal client (`chat`, `attach`, `sessions`, `abort`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use switchboard_client::TerminalCommand;
 use switchboard_server::{Application, Overrides, ServerError, Settings};
+
+mod terminal_client;
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +28,14 @@ enum Command {
     Schema,
     /// Manage the projects of a running server (add, list, rename, remove).
     Project(switchboard_server::cli::project::ProjectArgs),
+    /// Start a run and stream its answer (terminal client).
+    Chat(switchboard_client::commands::chat::ChatArgs),
+    /// Follow a session's run to its end, across dropped connections (terminal client).
+    Attach(switchboard_client::commands::attach::AttachArgs),
+    /// List the sessions, most recently updated first (terminal client).
+    Sessions(switchboard_client::commands::sessions::SessionsArgs),
+    /// Stop a session's live run (terminal client).
+    Abort(switchboard_client::commands::abort::AbortArgs),
     /// Show or rotate the access token kept in the data dir.
     Token {
         #[command(subcommand)]
@@ -92,6 +103,10 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Chat(args) => terminal_client::run(TerminalCommand::Chat(args)),
+        Command::Attach(args) => terminal_client::run(TerminalCommand::Attach(args)),
+        Command::Sessions(args) => terminal_client::run(TerminalCommand::Sessions(args)),
+        Command::Abort(args) => terminal_client::run(TerminalCommand::Abort(args)),
         Command::Token { action, data_dir } => match token_command(action, data_dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -127,7 +142,9 @@ async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         tls_key: args.tls_key,
         insecure_behind_proxy: args.insecure_behind_proxy,
     })?;
-    let app = Application::build(settings, switchboard_agents::all_agents()).await?;
+    let mut agents = switchboard_agents::all_agents();
+    agents.extend(switchboard_server::model_agents::build(&settings)?);
+    let app = Application::build(settings, agents).await?;
     // User-facing output, not logs: the address, and the login URL the one time a token is
     // generated.
     println!(

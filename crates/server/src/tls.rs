@@ -85,6 +85,8 @@ impl TlsListener {
                 if tx.is_closed() {
                     return;
                 }
+                // As for plain TCP (see `App::run_until_stopped`): no Nagle delay on frames.
+                let _ = stream.set_nodelay(true);
                 let (acceptor, ready) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {

@@ -166,9 +166,10 @@ async fn a_table_of_bad_inputs() {
             "frame-too-large",
         ),
         (
-            "provider not available on this server",
-            cmd(json!({"projectPath": project})).replace("cursor-command", "openrouter-command"),
-            "unknown-provider",
+            "a model server URL off this machine",
+            cmd(json!({"projectPath": project, "serverUrl": "http://192.0.2.1:11434"}))
+                .replace("cursor-command", "local-command"),
+            "invalid-field",
         ),
         (
             "a resume id the provider cannot take",

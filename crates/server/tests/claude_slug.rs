@@ -3,23 +3,13 @@
 //! awkward names and in one longer than 200 characters, and the folder it creates must be
 //! exactly `switchboard_protocol::project::claude_project_slug` of its (resolved) cwd.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use switchboard_protocol::project::claude_project_slug;
 use switchboard_testkit::model_server::{ModelServer, Reply, Script};
-
-fn claude_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/agent-clis/node_modules/.bin/claude");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/install-agent-clis.sh",
-        path.display()
-    );
-    path
-}
+use switchboard_testkit::real_clis::{real_cli, RealCliHome};
 
 /// Runs one `claude -p` turn in `cwd` with a private HOME and returns the folder names under
 /// `~/.claude/projects` afterwards.
@@ -27,13 +17,8 @@ async fn folders_after_one_turn(cwd: &Path) -> Vec<String> {
     let model = ModelServer::start(Script::new().then(Reply::text("ok")))
         .await
         .unwrap();
-    let home = tempfile::Builder::new()
-        .prefix("switchboard-slug-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let tmp = home.path().join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    let mut child = tokio::process::Command::new(claude_binary())
+    let home = RealCliHome::new("switchboard-slug-", &model.url()).unwrap();
+    let mut child = tokio::process::Command::new(real_cli("claude"))
         .args([
             "-p",
             "say ok",
@@ -44,15 +29,7 @@ async fn folders_after_one_turn(cwd: &Path) -> Vec<String> {
             "claude-sonnet-4-5",
         ])
         .current_dir(cwd)
-        .env("HOME", home.path())
-        .env("TMPDIR", &tmp)
-        .env("CLAUDE_CODE_TMPDIR", &tmp)
-        .env("ANTHROPIC_BASE_URL", model.url())
-        .env("ANTHROPIC_API_KEY", "sk-ant-fake")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .env("DISABLE_TELEMETRY", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env("DISABLE_ERROR_REPORTING", "1")
+        .envs(home.env())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -20,6 +20,10 @@ async fn new_session_streams_in_order_and_completes() {
     let first = client.recv().await.unwrap();
     assert_eq!(first["type"], "session-accepted", "{first}");
     assert_eq!(first["clientRequestId"], "req-1");
+    assert_eq!(
+        first["prompt"], "lines=3 tool",
+        "the journal keeps what was asked"
+    );
     assert_eq!(first["seq"], 1);
     assert_eq!(first["provider"], "cursor");
     let id = first["sessionId"].as_str().unwrap().to_owned();

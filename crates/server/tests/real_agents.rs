@@ -12,6 +12,7 @@ use common::*;
 use serde_json::{json, Value};
 use switchboard_testkit::client::command;
 use switchboard_testkit::model_server::{ModelServer, Reply, Script};
+use switchboard_testkit::real_clis::RealCliHome;
 use switchboard_testkit::{TestServer, TestServerOptions, WsClient};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,18 +29,6 @@ impl Cli {
             Cli::Codex => "codex",
             Cli::Gemini => "gemini",
         }
-    }
-
-    fn binary(self) -> PathBuf {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tools/agent-clis/node_modules/.bin")
-            .join(self.provider());
-        assert!(
-            path.exists(),
-            "{} is missing: run scripts/install-agent-clis.sh",
-            path.display()
-        );
-        path
     }
 
     /// The CLI's shell tool and its arguments for `command`.
@@ -67,7 +56,7 @@ impl Cli {
 /// A server whose agents point at a scripted model API, with a private HOME.
 struct Rig {
     model: ModelServer,
-    home: tempfile::TempDir,
+    home: RealCliHome,
     server: TestServer,
 }
 
@@ -77,55 +66,8 @@ async fn rig(script: Script) -> Rig {
 
 async fn rig_with(script: Script, extra_env: &[(&str, &str)]) -> Rig {
     let model = ModelServer::start(script).await.unwrap();
-    // Codex refuses helper binaries under /tmp, so the HOME lives in /var/tmp.
-    let home = tempfile::Builder::new()
-        .prefix("switchboard-e2e-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let h = home.path();
-    std::fs::create_dir_all(h.join("tmp")).unwrap();
-    std::fs::create_dir_all(h.join(".codex")).unwrap();
-    std::fs::write(
-        h.join(".codex/config.toml"),
-        format!(
-            "model_provider = \"fake\"\ncheck_for_update_on_startup = false\n\n\
-             [model_providers.fake]\nname = \"fake\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\nenv_key = \"FAKE_API_KEY\"\n",
-            model.url()
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(h.join(".gemini")).unwrap();
-    std::fs::write(
-        h.join(".gemini/settings.json"),
-        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},"general":{"enableAutoUpdate":false,"enableAutoUpdateNotification":false}}"#,
-    )
-    .unwrap();
-    let home_str = h.to_string_lossy().into_owned();
-    let tmp = h.join("tmp").to_string_lossy().into_owned();
-    let mut env: Vec<(String, String)> = vec![
-        ("HOME".into(), home_str.clone()),
-        ("TMPDIR".into(), tmp.clone()),
-        ("ANTHROPIC_BASE_URL".into(), model.url()),
-        ("ANTHROPIC_API_KEY".into(), "sk-ant-fake".into()),
-        (
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
-            "1".into(),
-        ),
-        ("DISABLE_TELEMETRY".into(), "1".into()),
-        ("DISABLE_AUTOUPDATER".into(), "1".into()),
-        ("DISABLE_ERROR_REPORTING".into(), "1".into()),
-        ("CLAUDE_CODE_TMPDIR".into(), tmp),
-        ("FAKE_API_KEY".into(), "sk-fake".into()),
-        ("GEMINI_API_KEY".into(), "fake".into()),
-        ("GOOGLE_GEMINI_BASE_URL".into(), model.url()),
-        ("GEMINI_CLI_TRUST_WORKSPACE".into(), "true".into()),
-    ];
-    for cli in [Cli::Claude, Cli::Codex, Cli::Gemini] {
-        env.push((
-            format!("SWITCHBOARD_{}_BIN", cli.provider().to_uppercase()),
-            cli.binary().to_string_lossy().into_owned(),
-        ));
-    }
+    let home = RealCliHome::new("switchboard-e2e-", &model.url()).unwrap();
+    let mut env = home.env();
     env.extend(
         extra_env
             .iter()

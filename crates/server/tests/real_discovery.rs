@@ -15,18 +15,11 @@ use api_common::*;
 use serde_json::{json, Value};
 use switchboard_testkit::client::command;
 use switchboard_testkit::model_server::{ModelServer, Script};
+use switchboard_testkit::real_clis::{real_cli, RealCliHome};
 use switchboard_testkit::{TestServer, TestServerOptions};
 
 fn cli(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/agent-clis/node_modules/.bin")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/install-agent-clis.sh",
-        path.display()
-    );
-    path
+    real_cli(name)
 }
 
 fn model(provider: &str) -> &'static str {
@@ -39,61 +32,14 @@ fn model(provider: &str) -> &'static str {
 
 struct Rig {
     _model: ModelServer,
-    home: tempfile::TempDir,
+    home: RealCliHome,
     env: Vec<(String, String)>,
 }
 
 async fn rig() -> Rig {
     let model = ModelServer::start(Script::new()).await.unwrap();
-    // Codex refuses helper binaries under /tmp.
-    let home = tempfile::Builder::new()
-        .prefix("switchboard-disc-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let h = home.path();
-    std::fs::create_dir_all(h.join("tmp")).unwrap();
-    std::fs::create_dir_all(h.join(".codex")).unwrap();
-    std::fs::write(
-        h.join(".codex/config.toml"),
-        format!(
-            "model_provider = \"fake\"\ncheck_for_update_on_startup = false\n\n\
-             [model_providers.fake]\nname = \"fake\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\nenv_key = \"FAKE_API_KEY\"\n",
-            model.url()
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(h.join(".gemini")).unwrap();
-    std::fs::write(
-        h.join(".gemini/settings.json"),
-        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},"general":{"enableAutoUpdate":false,"enableAutoUpdateNotification":false}}"#,
-    )
-    .unwrap();
-    let tmp = h.join("tmp").to_string_lossy().into_owned();
-    let mut env: Vec<(String, String)> = [
-        ("HOME", h.to_string_lossy().as_ref()),
-        ("TMPDIR", &tmp),
-        ("CLAUDE_CODE_TMPDIR", &tmp),
-        ("ANTHROPIC_BASE_URL", &model.url()),
-        ("ANTHROPIC_API_KEY", "sk-ant-fake"),
-        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
-        ("DISABLE_TELEMETRY", "1"),
-        ("DISABLE_AUTOUPDATER", "1"),
-        ("DISABLE_ERROR_REPORTING", "1"),
-        ("FAKE_API_KEY", "sk-fake"),
-        ("GEMINI_API_KEY", "fake"),
-        ("GOOGLE_GEMINI_BASE_URL", &model.url()),
-        ("GEMINI_CLI_TRUST_WORKSPACE", "true"),
-        ("GEMINI_CLI_NO_RELAUNCH", "true"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for name in ["claude", "codex", "gemini"] {
-        env.push((
-            format!("SWITCHBOARD_{}_BIN", name.to_uppercase()),
-            cli(name).to_string_lossy().into_owned(),
-        ));
-    }
+    let home = RealCliHome::new("switchboard-disc-", &model.url()).unwrap();
+    let env = home.env();
     Rig {
         _model: model,
         home,

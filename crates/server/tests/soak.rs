@@ -8,11 +8,6 @@
 //! open, also re-subscribe on the same connection (`soak_resubscribing_in_place`) or let
 //! sessions leave memory after a second (`soak_with_sessions_leaving_memory`).
 //!
-//! One known server bug is tolerated here, and only counted: a run that failed with "agent
-//! exited with an unknown status" because the orphan reaper took its agent's exit status
-//! (rare at this scale; `faults::an_agent_that_exits_at_once_keeps_its_exit_status` shows it
-//! every time). Remove the tolerance (`REAPER_BUG`) once that is fixed.
-//!
 //! Knobs (environment):
 //! - `SWITCHBOARD_SOAK_SECS` (15): how long workers keep starting runs;
 //! - `SWITCHBOARD_SOAK_SESSIONS` (100): how many sessions are created over the whole soak;
@@ -46,9 +41,6 @@ fn rss_limit_kib(sessions: usize) -> u64 {
 }
 const ABORT_GRACE_MS: u64 = 300;
 const TERMINAL_STATES: [&str; 4] = ["completed", "failed", "aborted", "interrupted"];
-/// The error of a run whose agent's exit status the server's orphan reaper took (a known
-/// server bug: `agents::sweep::reap_orphans` can reap an agent tokio waits on).
-const REAPER_BUG: &str = "agent exited with an unknown status";
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -533,8 +525,6 @@ struct Verdict {
     frames_duplicated: u64,
     frames_out_of_order: u64,
     frames_differing: u64,
-    /// Runs that failed only because the orphan reaper took their agent's exit status.
-    reaper_bug: u64,
     /// Places where a session's journal skips seqs (allowed only across a crash; none here).
     seq_gaps: u64,
     terminal_violations: u64,
@@ -650,13 +640,7 @@ fn check_session(session: &SessionLog, journal: &[Value], verdict: &mut Verdict)
             && Some(terminals[0]) == live
             && *outcome == run.abort_outcome
             && run.abort_sent == run.abort_outcome.is_some();
-        if consistent && live == Some("failed") && run.detail.contains(REAPER_BUG) {
-            // Known bug: the orphan reaper took the agent's exit status. Counted and shown,
-            // but not a terminal-state violation, so that the soak stays reliable until it is
-            // fixed; faults::an_agent_that_exits_at_once_keeps_its_exit_status shows it.
-            verdict.reaper_bug += 1;
-            verdict.problem(format!("{id} run {i} (known bug): {run:?}"));
-        } else if !(consistent && live == expected) {
+        if !(consistent && live == expected) {
             verdict.terminal_violations += 1;
             verdict.problem(format!(
                 "{id} run {i}: {run:?}; journal: terminals {terminals:?}, abort {outcome:?}; \
@@ -870,11 +854,6 @@ async fn soak_with(mode: Mode) {
     println!(
         "{name}: terminal-state violations {}",
         verdict.terminal_violations
-    );
-    println!(
-        "{name}: runs failed because the orphan reaper took their exit status (known bug, not \
-         counted above): {}",
-        verdict.reaper_bug
     );
     println!("{name}: leaked processes {} {leaked:?}", leaked.len());
     println!(

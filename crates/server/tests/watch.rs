@@ -59,17 +59,19 @@ async fn a_watching_connection_sees_sessions_start_and_end() {
 }
 
 #[tokio::test]
-async fn a_change_in_an_agent_store_reaches_a_watching_client() {
+async fn a_change_in_an_agent_store_reaches_every_connected_client() {
     let home = tempfile::tempdir().unwrap();
     let projects = home.path().join(".claude/projects");
     std::fs::create_dir_all(&projects).unwrap();
     let home_str = home.path().to_string_lossy().into_owned();
     let server = server_with("", &[("HOME", home_str.as_str())]);
-    let mut client = server.client().await.unwrap();
-    client
+    // One connection watches the session list, the other does not: both hear of the change.
+    let mut watching = server.client().await.unwrap();
+    watching
         .send(json!({"type": "watch-sessions"}))
         .await
         .unwrap();
+    let mut plain = server.client().await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let folder = projects.join("-srv-demo");
     std::fs::create_dir_all(&folder).unwrap();
@@ -78,12 +80,14 @@ async fn a_change_in_an_agent_store_reaches_a_watching_client() {
         "{\"type\":\"user\",\"sessionId\":\"5b1f0c2e-8a4d-4c3e-9f7a-2d6b1e0a9c11\",\"cwd\":\"/srv/demo\"}\n",
     )
     .unwrap();
-    let frame = client
-        .recv_until(|f| f["type"] == "projects_updated")
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
-    assert!(frame.get("seq").is_none());
-    assert!(frame["providers"].to_string().contains("claude"), "{frame}");
+    for client in [&mut watching, &mut plain] {
+        let frame = client
+            .recv_until(|f| f["type"] == "projects_updated")
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert!(frame.get("seq").is_none());
+        assert!(frame["providers"].to_string().contains("claude"), "{frame}");
+    }
 }

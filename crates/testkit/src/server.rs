@@ -31,6 +31,10 @@ pub struct TestServer {
     pub token: String,
     pub data_dir: tempfile::TempDir,
     pub project: tempfile::TempDir,
+    /// The server's HOME unless the options set one: the agents' own stores it watches
+    /// (`~/.claude`, `~/.codex`, `~/.gemini`) are then the test's, and nothing the machine's
+    /// user does there reaches the test's connections.
+    pub home: tempfile::TempDir,
     options: TestServerOptions,
     child: Option<Child>,
     /// Every line the server printed on stdout, across restarts.
@@ -41,6 +45,7 @@ impl TestServer {
     pub fn start(binary: &Path, options: TestServerOptions) -> Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let project = tempfile::tempdir()?;
+        let home = tempfile::tempdir()?;
         std::fs::write(data_dir.path().join("config.toml"), &options.config)?;
         let mut server = Self {
             binary: binary.to_owned(),
@@ -48,6 +53,7 @@ impl TestServer {
             token: format!("test-token-{}", uuid::Uuid::new_v4()),
             data_dir,
             project,
+            home,
             options,
             child: None,
             stdout: Default::default(),
@@ -65,6 +71,7 @@ impl TestServer {
             .arg(self.project.path())
             .args(&self.options.args)
             .env("SWITCHBOARD_LOG", "warn")
+            .env("HOME", self.home.path())
             .env_remove("SWITCHBOARD_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());

@@ -163,7 +163,7 @@ mod tests {
     fn spec() -> RunSpec {
         RunSpec {
             session_id: SessionId::parse("7d0c7a40-4b7e-4c39-9a43-2a4f3a9d1e01").unwrap(),
-            run_id: "r".into(),
+            run_id: format!("test-run-{}", SessionId::new_v4()), // unique: a run sweeps its id's processes
             prompt: "hello".into(),
             cwd: "/tmp".into(),
             model: Some("claude-sonnet-4-5".into()),

@@ -111,7 +111,7 @@ mod tests {
     fn spec() -> RunSpec {
         RunSpec {
             session_id: SessionId::new_v4(),
-            run_id: "r".into(),
+            run_id: format!("test-run-{}", SessionId::new_v4()), // unique: a run sweeps its id's processes
             prompt: "hello".into(),
             cwd: "/tmp".into(),
             model: Some("gpt-5".into()),

@@ -9,7 +9,10 @@
 //! - the verdict: a run succeeds only with a `result` line of `subtype:"success"` that is not
 //!   an error. A stream that ends without one failed, whatever the exit code.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use switchboard_agent_api::{AgentLine, AgentOutput, TokenBudgetReport};
 use switchboard_protocol::event::{AgentEvent, NoticeLevel};
@@ -29,6 +32,9 @@ pub struct CursorParser {
     error: Option<String>,
 }
 
+/// One line. The nested parts stay raw slices of the line until an event needs them: most
+/// lines are assistant text, and building a JSON tree for every one of them is the parser's
+/// largest cost on a chatty run.
 #[derive(Deserialize)]
 struct Line<'a> {
     #[serde(rename = "type", borrow)]
@@ -37,24 +43,46 @@ struct Line<'a> {
     subtype: Option<&'a str>,
     #[serde(default)]
     session_id: Option<String>,
-    #[serde(default)]
-    message: Option<Value>,
+    #[serde(default, borrow)]
+    message: Option<&'a RawValue>,
     #[serde(default)]
     text: Option<String>,
     #[serde(default)]
     call_id: Option<String>,
-    #[serde(default)]
-    tool_call: Option<Value>,
-    #[serde(default)]
-    timestamp_ms: Option<Value>,
-    #[serde(default)]
-    model_call_id: Option<Value>,
+    #[serde(default, borrow)]
+    tool_call: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    timestamp_ms: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    model_call_id: Option<&'a RawValue>,
     #[serde(default)]
     is_error: Option<bool>,
-    #[serde(default)]
-    result: Option<Value>,
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
     #[serde(default)]
     usage: Option<Usage>,
+}
+
+/// A raw part of a line as a JSON tree (`Null` for JSON `null`).
+fn tree(raw: Option<&RawValue>) -> Option<Value> {
+    raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .filter(|value: &Value| !value.is_null())
+}
+
+/// `message` of an assistant line: only `content` matters.
+#[derive(Deserialize)]
+struct MessageBody<'a> {
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+}
+
+/// One element of `message.content`; any other field is skipped unread.
+#[derive(Deserialize)]
+struct ContentPart<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    text: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -82,12 +110,12 @@ impl CursorParser {
                 _ => AgentEvent::Other,
             },
             ("assistant", _) => {
-                let text = message_text(line.message.as_ref());
+                let text = message_text(line.message);
                 let is_delta = line.timestamp_ms.is_some() && line.model_call_id.is_none();
                 self.assistant(text, is_delta)
             }
             ("tool_call", Some("started")) => {
-                let (name, input, _) = tool_parts(line.tool_call.as_ref());
+                let (name, input, _) = tool_parts(tree(line.tool_call).as_ref());
                 AgentEvent::ToolCall {
                     id: line.call_id.unwrap_or_default(),
                     name,
@@ -95,7 +123,7 @@ impl CursorParser {
                 }
             }
             ("tool_call", Some("completed")) => {
-                let (_, _, result) = tool_parts(line.tool_call.as_ref());
+                let (_, _, result) = tool_parts(tree(line.tool_call).as_ref());
                 let is_error = result
                     .as_ref()
                     .and_then(Value::as_object)
@@ -111,11 +139,8 @@ impl CursorParser {
                 }
             }
             ("result", subtype) => {
-                let text = line
-                    .result
-                    .as_ref()
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let result = tree(line.result);
+                let text = result.as_ref().and_then(Value::as_str).unwrap_or_default();
                 if subtype == Some("success") && line.is_error != Some(true) {
                     self.reported_success = true;
                 } else {
@@ -148,7 +173,7 @@ impl CursorParser {
                 }
             }
             ("error", _) => {
-                let message = match &line.message {
+                let message = match &tree(line.message) {
                     Some(Value::String(s)) => s.clone(),
                     Some(other) => other.to_string(),
                     None => "cursor reported an error".into(),
@@ -207,24 +232,35 @@ const SUCCESS_OUTCOMES: &[&str] = &[
     "discardSuccess",
 ];
 
-/// The text of a message: every `{type:"text"}` part, joined.
-fn message_text(message: Option<&Value>) -> String {
-    let Some(content) = message.and_then(|m| m.get("content")) else {
+/// The text of a message: a string `content`, or every `{type:"text"}` part joined (a part
+/// without a string `type` counts as text).
+fn message_text(message: Option<&RawValue>) -> String {
+    let content = message
+        .and_then(|m| serde_json::from_str::<MessageBody<'_>>(m.get()).ok())
+        .and_then(|m| m.content);
+    let Some(content) = content else {
         return String::new();
     };
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter(|p| {
-                p.get("type")
-                    .and_then(Value::as_str)
-                    .is_none_or(|t| t == "text")
-            })
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
+    let raw = content.get();
+    if raw.starts_with('"') {
+        return serde_json::from_str::<Cow<'_, str>>(raw)
+            .map(Cow::into_owned)
+            .unwrap_or_default();
     }
+    if !raw.starts_with('[') {
+        return String::new();
+    }
+    let Ok(parts) = serde_json::from_str::<Vec<ContentPart<'_>>>(raw) else {
+        return String::new();
+    };
+    parts
+        .iter()
+        .filter(|p| {
+            p.kind
+                .is_none_or(|k| k.get() == r#""text""# || !k.get().starts_with('"'))
+        })
+        .filter_map(|p| serde_json::from_str::<Cow<'_, str>>(p.text?.get()).ok())
+        .collect()
 }
 
 /// `(name, args, result)` of a `tool_call` object. The tool is the one key ending in
@@ -421,6 +457,24 @@ mod tests {
             parser.finish(Some(0), None, None),
             AgentExit::Exited { error: Some(e), .. } if e == "boom"
         ));
+    }
+
+    #[test]
+    fn message_text_shapes() {
+        let (events, _) = events(&[
+            r#"{"type":"assistant","message":{"content":"plain \"quoted\""}}"#,
+            r#"{"type":"assistant","message":{"content":[{"type":"text","text":"a\nb"},{"type":"image","text":"no"},{"text":"c"},{"type":"text","text":7}]}}"#,
+            r#"{"type":"assistant","message":{"content":42}}"#,
+            r#"{"type":"assistant","message":null}"#,
+        ]);
+        let text = |e: &AgentEvent| match e {
+            AgentEvent::Text { text, .. } => Some(text.clone()),
+            _ => None,
+        };
+        assert_eq!(text(&events[0]).as_deref(), Some("plain \"quoted\""));
+        assert_eq!(text(&events[1]).as_deref(), Some("a\nbc"));
+        assert_eq!(events[2], AgentEvent::Other);
+        assert_eq!(events[3], AgentEvent::Other);
     }
 
     #[test]

@@ -176,7 +176,7 @@ mod tests {
         let id = SessionId::new_v4();
         let mut spec = RunSpec {
             session_id: id,
-            run_id: "r".into(),
+            run_id: format!("test-run-{}", SessionId::new_v4()), // unique: a run sweeps its id's processes
             prompt: "p".into(),
             cwd: "/tmp".into(),
             model: None,

@@ -8,7 +8,7 @@ const SID: &str = "0b7c1a52-3c1e-4f0e-9d55-6a2b8f3e4d21";
 fn spec() -> RunSpec {
     RunSpec {
         session_id: SessionId::parse(SID).unwrap(),
-        run_id: "r".into(),
+        run_id: format!("test-run-{}", SessionId::new_v4()), // unique: a run sweeps its id's processes
         prompt: "hello".into(),
         cwd: "/tmp".into(),
         model: Some("gemini-2.5-flash".into()),

@@ -6,7 +6,7 @@ use switchboard_protocol::SessionId;
 fn spec() -> RunSpec {
     RunSpec {
         session_id: SessionId::new_v4(),
-        run_id: "r".into(),
+        run_id: format!("test-run-{}", SessionId::new_v4()), // unique: a run sweeps its id's processes
         prompt: "hello".into(),
         cwd: "/tmp".into(),
         model: None,

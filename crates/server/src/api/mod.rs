@@ -135,12 +135,6 @@ impl ApiState {
     }
 }
 
-/// A `projects_updated` frame (the agents' own stores changed). Reply frames start with
-/// their type.
-pub fn is_projects_updated(frame: &[u8]) -> bool {
-    frame.starts_with(br#"{"type":"projects_updated""#)
-}
-
 /// Every `/api` route. Merge it into the router that checks the bearer token.
 pub fn router() -> Router<AppState> {
     Router::new()

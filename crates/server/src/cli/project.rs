@@ -253,8 +253,9 @@ impl Output {
     }
 }
 
+/// One line, like every `--json` output of the terminal client (one object per line).
 fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string_pretty(value).expect("API bodies serialize")
+    serde_json::to_string(value).expect("API bodies serialize")
 }
 
 /// `HOST:PORT` to connect to.

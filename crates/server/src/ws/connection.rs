@@ -16,15 +16,16 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::Serialize;
+use switchboard_core::fanout::LiveReceiver;
 use switchboard_core::session::RunReply;
 use switchboard_core::subscription::{self, ForwardError};
-use switchboard_core::{Frame, SessionHandle};
+use switchboard_core::SessionHandle;
 use switchboard_protocol::client::{AgentCommand, ClientMessage, PermissionResponse};
 use switchboard_protocol::server::{
     encode_reply, AbortOutcome, ErrorFrame, SessionAbortedNotFound, SessionBusy, BUSY_MESSAGE,
 };
 use switchboard_protocol::{now_ms, ErrorCode, ProtocolError, Provider, SessionId};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -94,6 +95,13 @@ where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
 {
     let (out, mut queue) = mpsc::channel::<Bytes>(state.connection_queue_frames.max(1));
+    // Every connection hears that the agents' own stores changed outside Switchboard (the
+    // seed's broadcast); session list updates, and store changes our own runs made, only
+    // after `watch-sessions`.
+    let stores = state.api.forward_where(
+        out.clone(),
+        crate::api::notify::is_external_projects_updated,
+    );
     // Pings travel beside the frames so a full frame queue cannot delay them.
     let (ping, mut pings) = mpsc::channel::<()>(1);
     let writer = tokio::spawn(async move {
@@ -171,6 +179,7 @@ where
         task.abort();
     }
     // It holds a sender of the queue: the writer only ends once it is gone too.
+    stores.abort();
     if let Some(watch) = connection.watch.take() {
         watch.abort();
     }
@@ -244,9 +253,12 @@ impl Connection {
             }
             ClientMessage::Unsubscribe { session_ref } => self.unsubscribe(&session_ref).await,
             // Opt-in, so a client that follows only its own sessions sees only their frames.
+            // (External store changes already reach every connection.)
             ClientMessage::WatchSessions => {
                 if self.watch.as_ref().is_none_or(|w| w.is_finished()) {
-                    self.watch = Some(self.state.api.forward(self.out.clone()));
+                    self.watch = Some(self.state.api.forward_where(self.out.clone(), |f| {
+                        !crate::api::notify::is_external_projects_updated(f)
+                    }));
                 }
             }
             ClientMessage::UnwatchSessions => {
@@ -458,12 +470,7 @@ impl Connection {
         Ok(())
     }
 
-    fn start_forwarder(
-        &mut self,
-        handle: &Arc<SessionHandle>,
-        live: broadcast::Receiver<Frame>,
-        from: u64,
-    ) {
+    fn start_forwarder(&mut self, handle: &Arc<SessionHandle>, live: LiveReceiver, from: u64) {
         let journal = Arc::clone(&handle.journal);
         let out = self.out.clone();
         let session = handle.id;

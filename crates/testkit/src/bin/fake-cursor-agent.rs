@@ -48,6 +48,8 @@ Directives (tokens in the prompt or in $FAKE_CURSOR_SCRIPT; the prompt wins):
   lines=N         assistant messages (default 3)
   bytes=B         approximate size of each message text (default 20)
   delay_ms=D      sleep D ms before each message (default 0)
+  rate=R          pace messages at R per second, on a schedule kept from the first
+                  message (sleep overshoot does not accumulate); for benchmarks
   exit=C          exit with code C after all output
   crash_after=K   die by SIGKILL after K messages, without a result line
   hang            sleep forever after the init/user lines
@@ -201,6 +203,8 @@ struct Script {
     lines: usize,
     bytes: usize,
     delay: Duration,
+    /// Messages per second (paced against the start), if any.
+    rate: Option<f64>,
     exit: Option<i32>,
     crash_after: Option<usize>,
     hang: bool,
@@ -223,6 +227,7 @@ const VALUE_DIRECTIVES: &[&str] = &[
     "lines",
     "bytes",
     "delay_ms",
+    "rate",
     "exit",
     "crash_after",
     "pidfile",
@@ -292,6 +297,12 @@ impl Script {
             lines: number(&values, "lines")?.unwrap_or(3),
             bytes: number(&values, "bytes")?.unwrap_or(20),
             delay: Duration::from_millis(number(&values, "delay_ms")?.unwrap_or(0)),
+            rate: match number::<f64>(&values, "rate")? {
+                Some(rate) if !(rate.is_finite() && rate > 0.0) => {
+                    return Err(format!("directive rate={rate} must be a positive number"))
+                }
+                rate => rate,
+            },
             exit: number::<u8>(&values, "exit")?.map(i32::from),
             crash_after: number(&values, "crash_after")?,
             hang: flags.contains("hang"),
@@ -398,11 +409,17 @@ impl Run {
         if messages.is_empty() && self.script.tool {
             self.tool_call();
         }
+        let paced_from = Instant::now();
         for (index, text) in messages.iter().enumerate() {
             if self.script.crash_after == Some(index) {
                 crash();
             }
             thread::sleep(self.script.delay);
+            if let Some(rate) = self.script.rate {
+                // Message `index` is due `index / rate` seconds after the first one.
+                let due = paced_from + Duration::from_secs_f64(index as f64 / rate);
+                thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
             self.message(text);
             if index == 0 && self.script.tool {
                 self.tool_call();
@@ -757,4 +774,19 @@ fn format_decimal(mut value: u32, buf: &mut [u8; 24]) -> usize {
     }
     buf[count] = b'\n';
     count + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_is_a_positive_number() {
+        let script = Script::parse("", "lines=5 rate=2500.5").unwrap();
+        assert_eq!(script.rate, Some(2500.5));
+        assert_eq!(Script::parse("", "lines=5").unwrap().rate, None);
+        assert!(Script::parse("", "rate=0").is_err());
+        assert!(Script::parse("", "rate=-3").is_err());
+        assert!(Script::parse("", "rate=fast").is_err());
+    }
 }

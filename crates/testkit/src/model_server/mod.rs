@@ -50,7 +50,7 @@ use plan::Plan;
 use route::Route;
 use sse::StreamCtx;
 
-pub use script::{Reply, Script};
+pub use script::{Fault, Reply, Script};
 
 /// Bodies are read whole before answering; CLI requests with long histories and dozens of
 /// tool schemas are far above axum's 2 MB default, so allow much more.
@@ -171,7 +171,12 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     lock(&shared.requests).push(record(&parts, body.clone()));
     let route = Route::parse(&parts.method, parts.uri.path());
-    shared.answer(route, &parts, &body)
+    let mut fault = None;
+    let response = shared.answer(route, &parts, &body, &mut fault);
+    match fault {
+        Some(fault) => sse::break_body(response, fault),
+        None => response,
+    }
 }
 
 fn record(parts: &Parts, body: Value) -> RecordedRequest {
@@ -196,26 +201,34 @@ fn record(parts: &Parts, body: Value) -> RecordedRequest {
 }
 
 impl Shared {
-    fn answer(&self, route: Route, parts: &Parts, body: &Value) -> Response {
+    /// The answer to one request; `fault` is set when the reply's body must break.
+    fn answer(
+        &self,
+        route: Route,
+        parts: &Parts,
+        body: &Value,
+        fault: &mut Option<Fault>,
+    ) -> Response {
         let streams = &self.streams;
         match route {
             Route::Probe => sse::json(200, &json!({})),
             Route::Models => models(),
             Route::AnthropicCountTokens => anthropic::count_tokens(),
             Route::AnthropicMessages => {
-                anthropic::respond(self.plan(body, "anthropic"), body, streams)
+                anthropic::respond(self.plan(body, "anthropic", fault), body, streams)
             }
             Route::Responses => {
-                openai_responses::respond(self.plan(body, "openai-responses"), body, streams)
+                openai_responses::respond(self.plan(body, "openai-responses", fault), body, streams)
             }
             Route::ChatCompletions => {
-                openai_chat::respond(self.plan(body, "openai-chat"), body, streams)
+                openai_chat::respond(self.plan(body, "openai-chat", fault), body, streams)
             }
             Route::Gemini { model, method } => {
                 if let Some(response) = gemini::auxiliary(method, body) {
                     return response;
                 }
-                let plan = gemini::side_call(body).unwrap_or_else(|| self.plan(body, "gemini"));
+                let plan =
+                    gemini::side_call(body).unwrap_or_else(|| self.plan(body, "gemini", fault));
                 let alt_sse = parts
                     .uri
                     .query()
@@ -235,9 +248,13 @@ impl Shared {
     }
 
     /// The next scripted reply, or the marker fallback when the queue is empty.
-    fn plan(&self, body: &Value, api: &str) -> Plan {
+    fn plan(&self, body: &Value, api: &str, fault: &mut Option<Fault>) -> Plan {
         let next = lock(&self.script).next();
         match next {
+            Some(Reply::Faulty { reply, fault: f }) => {
+                *fault = Some(f);
+                Plan::from_reply(*reply)
+            }
             Some(reply) => Plan::from_reply(reply),
             None => Plan::fallback(&conversation::read(body), api),
         }

@@ -119,7 +119,9 @@ mod tests {
 
     use serde_json::{json, Value};
 
-    use super::super::test_client::{post, SseEvent};
+    use tokio::io::AsyncReadExt;
+
+    use super::super::test_client::{post, send, SseEvent};
     use super::super::{ModelServer, Reply, Script};
 
     fn ask(stream: bool, include_usage: bool) -> Value {
@@ -218,6 +220,42 @@ mod tests {
         assert!(id.starts_with("call_"));
         assert_eq!(name, "bash");
         assert_eq!(serde_json::from_str::<Value>(arguments).unwrap(), args);
+    }
+
+    #[tokio::test]
+    async fn faults_break_the_stream_part_way() {
+        use super::super::Fault;
+        let script = Script::new()
+            .then(Reply::faulty(Reply::text("cut short"), Fault::CutAfter(2)))
+            .then(Reply::faulty(
+                Reply::text("garbled"),
+                Fault::MalformedAfter(1),
+            ));
+        let server = ModelServer::start(script).await.unwrap();
+        // A cut body is not a complete HTTP response: read the raw bytes.
+        let mut stream = send(
+            server.addr(),
+            "POST",
+            "/v1/chat/completions",
+            Some(&ask(true, true)),
+        )
+        .await;
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(raw.starts_with("HTTP/1.1 200"));
+        assert_eq!(raw.matches("data: ").count(), 2, "{raw}");
+        assert!(!raw.contains("[DONE]"));
+        assert!(
+            !raw.ends_with("0\r\n\r\n"),
+            "the chunked body must not end cleanly"
+        );
+
+        let garbled = post(server.addr(), "/v1/chat/completions", &ask(true, true))
+            .await
+            .sse();
+        assert_eq!(garbled[1].data, "{not json");
+        assert_eq!(garbled.last().unwrap().data, "[DONE]");
     }
 
     #[tokio::test]

@@ -60,6 +60,8 @@ impl Plan {
                 delay: chunk_delay,
             },
             Reply::Hang => Plan::Hang,
+            // The fault is applied to the rendered body by the server (see `sse::break_body`).
+            Reply::Faulty { reply, .. } => Plan::from_reply(*reply),
         }
     }
 

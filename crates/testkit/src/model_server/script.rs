@@ -36,6 +36,21 @@ pub enum Reply {
     /// Send the response headers, then nothing, until the client goes away (or the server
     /// stops).
     Hang,
+    /// Another reply whose streamed body breaks part-way (see [`Fault`]); for clients'
+    /// error paths. Non-streamed bodies are one frame, so a fault after frame 0 hits them too.
+    Faulty { reply: Box<Reply>, fault: Fault },
+}
+
+/// How a [`Reply::Faulty`] body breaks. Frames are counted as sent: an SSE event (or, for
+/// Gemini's JSON array, one element), starting at 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// After this many frames the connection is dropped mid-body: no end of the chunked
+    /// body, no `[DONE]`, as when a proxy or the model server dies.
+    CutAfter(usize),
+    /// After this many frames, one event whose data is not JSON (`data: {not json`); the
+    /// rest of the body follows as usual.
+    MalformedAfter(usize),
 }
 
 impl Reply {
@@ -54,6 +69,14 @@ impl Reply {
         Reply::Error {
             status,
             message: message.into(),
+        }
+    }
+
+    /// `reply`, with its body broken by `fault`.
+    pub fn faulty(reply: Reply, fault: Fault) -> Self {
+        Reply::Faulty {
+            reply: Box::new(reply),
+            fault,
         }
     }
 

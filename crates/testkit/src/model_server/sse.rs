@@ -9,11 +9,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+
+use super::script::Fault;
 
 pub(super) const EVENT_STREAM: &str = "text/event-stream";
 pub(super) const JSON: &str = "application/json";
@@ -132,6 +135,53 @@ impl Drop for Watch {
             self.ctx.disconnects.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// How long a cut body pauses before the cut, so the frames before it are flushed.
+const CUT_FLUSH: Duration = Duration::from_millis(50);
+/// The data of a [`Fault::MalformedAfter`] event.
+const MALFORMED_EVENT: &[u8] = b"data: {not json\n\n";
+
+/// Breaks a rendered body as `fault` says. Bodies are sent a frame per chunk (see
+/// [`TimedBody`]), so counting chunks counts frames.
+pub(super) fn break_body(response: Response, fault: Fault) -> Response {
+    let (parts, body) = response.into_parts();
+    let after = match fault {
+        Fault::CutAfter(n) | Fault::MalformedAfter(n) => n,
+    };
+    let frames = Box::pin(body.into_data_stream());
+    let stream = futures_util::stream::unfold(
+        (frames, 0usize, false),
+        move |(mut frames, sent, ended)| async move {
+            if ended {
+                return None;
+            }
+            if sent == after {
+                return Some(match fault {
+                    // An error from the body makes hyper drop the connection mid-body. It
+                    // writes what it buffered only when the body makes it wait, so wait a
+                    // moment first: the frames before the cut must reach the client.
+                    Fault::CutAfter(_) => {
+                        tokio::time::sleep(CUT_FLUSH).await;
+                        (
+                            Err(std::io::Error::other("scripted cut")),
+                            (frames, sent + 1, true),
+                        )
+                    }
+                    Fault::MalformedAfter(_) => (
+                        Ok(Bytes::from_static(MALFORMED_EVENT)),
+                        (frames, sent + 1, false),
+                    ),
+                });
+            }
+            match frames.next().await {
+                Some(Ok(bytes)) => Some((Ok(bytes), (frames, sent + 1, false))),
+                Some(Err(e)) => Some((Err(std::io::Error::other(e)), (frames, sent + 1, true))),
+                None => None,
+            }
+        },
+    );
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 /// A complete JSON response.

@@ -1,0 +1,207 @@
+//! Which tool calls run without asking, following the rules of the other providers.
+//!
+//! In order:
+//! 1. a call matching the disallowed list is denied;
+//! 2. `plan` allows read-only tools and denies the rest (they are not even offered);
+//! 3. `bypassPermissions` allows everything;
+//! 4. read-only tools are allowed;
+//! 5. a call matching the allowed list is allowed;
+//! 6. `acceptEdits` allows Write and Edit;
+//! 7. anything else (`default`: Write, Edit and Bash) asks the client.
+//!
+//! The seed defaulted to bypass; Switchboard defaults to `default`. Its `skipPermissions`
+//! (top level or in `toolsSettings`) still means bypass when no mode is given, as for claude.
+//!
+//! List entries are tool names (`Bash`), or a name with a pattern for the tool's main argument
+//! (see [`Tool::subject`]): `Bash(git status)` is that exact command, `Bash(git log:*)` any
+//! command starting with `git log`.
+
+use serde_json::Value;
+use switchboard_protocol::PermissionMode;
+
+use super::tools::Tool;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Allow,
+    Deny(String),
+    Ask,
+}
+
+/// A run's permission settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Policy {
+    pub mode: PermissionMode,
+    pub allowed: Vec<String>,
+    pub disallowed: Vec<String>,
+}
+
+impl Policy {
+    /// From the command: `permissionMode`, and `toolsSettings.{allowedTools, disallowedTools,
+    /// skipPermissions}` (or top-level `skipPermissions`).
+    pub fn from_command(
+        mode: Option<PermissionMode>,
+        options: &serde_json::Map<String, Value>,
+    ) -> Policy {
+        let settings = options.get("toolsSettings");
+        let flag = |v: Option<&Value>| v.and_then(Value::as_bool).unwrap_or(false);
+        let skip = flag(options.get("skipPermissions"))
+            || flag(settings.and_then(|s| s.get("skipPermissions")));
+        let list = |key: &str| -> Vec<String> {
+            settings
+                .and_then(|s| s.get(key))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        };
+        Policy {
+            mode: mode.unwrap_or(if skip {
+                PermissionMode::BypassPermissions
+            } else {
+                PermissionMode::Default
+            }),
+            allowed: list("allowedTools"),
+            disallowed: list("disallowedTools"),
+        }
+    }
+
+    /// Whether only read-only tools are offered to the model.
+    pub fn read_only(&self) -> bool {
+        self.mode == PermissionMode::Plan
+    }
+
+    pub fn decide(&self, tool: Tool, input: &Value) -> Verdict {
+        if self.disallowed.iter().any(|e| matches(e, tool, input)) {
+            return Verdict::Deny(format!("{} is disallowed for this session", tool.name()));
+        }
+        if self.mode == PermissionMode::Plan && !tool.is_read_only() {
+            return Verdict::Deny(format!(
+                "plan mode allows read-only tools only; {} is not",
+                tool.name()
+            ));
+        }
+        if self.mode == PermissionMode::BypassPermissions || tool.is_read_only() {
+            return Verdict::Allow;
+        }
+        if self.allowed.iter().any(|e| matches(e, tool, input)) {
+            return Verdict::Allow;
+        }
+        if self.mode == PermissionMode::AcceptEdits && matches!(tool, Tool::Write | Tool::Edit) {
+            return Verdict::Allow;
+        }
+        Verdict::Ask
+    }
+}
+
+/// Whether a list entry covers this call.
+fn matches(entry: &str, tool: Tool, input: &Value) -> bool {
+    let entry = entry.trim();
+    let Some(open) = entry.find('(') else {
+        return Tool::parse(entry) == Some(tool);
+    };
+    if Tool::parse(&entry[..open]) != Some(tool) || !entry.ends_with(')') {
+        return false;
+    }
+    let pattern = &entry[open + 1..entry.len() - 1];
+    let Some(subject) = tool.subject(input) else {
+        return false;
+    };
+    match pattern
+        .strip_suffix(":*")
+        .or_else(|| pattern.strip_suffix('*'))
+    {
+        Some(prefix) => subject.starts_with(prefix),
+        None => subject == pattern,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn policy(mode: PermissionMode) -> Policy {
+        Policy {
+            mode,
+            ..Policy::default()
+        }
+    }
+
+    #[test]
+    fn modes() {
+        let bash = json!({"command": "rm -rf x"});
+        let default = policy(PermissionMode::Default);
+        assert_eq!(default.decide(Tool::Read, &json!({})), Verdict::Allow);
+        assert_eq!(default.decide(Tool::Bash, &bash), Verdict::Ask);
+        assert_eq!(default.decide(Tool::Write, &json!({})), Verdict::Ask);
+        let edits = policy(PermissionMode::AcceptEdits);
+        assert_eq!(edits.decide(Tool::Edit, &json!({})), Verdict::Allow);
+        assert_eq!(edits.decide(Tool::Bash, &bash), Verdict::Ask);
+        let plan = policy(PermissionMode::Plan);
+        assert!(plan.read_only());
+        assert_eq!(plan.decide(Tool::Grep, &json!({})), Verdict::Allow);
+        assert!(matches!(
+            plan.decide(Tool::Write, &json!({})),
+            Verdict::Deny(_)
+        ));
+        let bypass = policy(PermissionMode::BypassPermissions);
+        assert_eq!(bypass.decide(Tool::Bash, &bash), Verdict::Allow);
+    }
+
+    #[test]
+    fn lists_and_patterns() {
+        let options = json!({"toolsSettings": {
+            "allowedTools": ["Bash(git log:*)", "Write"],
+            "disallowedTools": ["Bash(rm -rf /)", "Read(secret.txt)"],
+        }});
+        let p = Policy::from_command(None, options.as_object().unwrap());
+        assert_eq!(p.mode, PermissionMode::Default);
+        assert_eq!(
+            p.decide(Tool::Bash, &json!({"command": "git log -1"})),
+            Verdict::Allow
+        );
+        assert_eq!(
+            p.decide(Tool::Bash, &json!({"command": "git push"})),
+            Verdict::Ask
+        );
+        assert!(matches!(
+            p.decide(Tool::Bash, &json!({"command": "rm -rf /"})),
+            Verdict::Deny(_)
+        ));
+        assert!(matches!(
+            p.decide(Tool::Read, &json!({"file_path": "secret.txt"})),
+            Verdict::Deny(_)
+        ));
+        assert_eq!(
+            p.decide(Tool::Write, &json!({"file_path": "a"})),
+            Verdict::Allow
+        );
+        // A disallowed entry wins even in bypass mode.
+        let p = Policy::from_command(
+            Some(PermissionMode::BypassPermissions),
+            options.as_object().unwrap(),
+        );
+        assert!(matches!(
+            p.decide(Tool::Bash, &json!({"command": "rm -rf /"})),
+            Verdict::Deny(_)
+        ));
+    }
+
+    #[test]
+    fn seed_skip_permissions_means_bypass_unless_a_mode_is_given() {
+        let options = json!({"toolsSettings": {"skipPermissions": true}});
+        let options = options.as_object().unwrap();
+        assert_eq!(
+            Policy::from_command(None, options).mode,
+            PermissionMode::BypassPermissions
+        );
+        assert_eq!(
+            Policy::from_command(Some(PermissionMode::Plan), options).mode,
+            PermissionMode::Plan
+        );
+    }
+}
