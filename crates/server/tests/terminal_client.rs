@@ -477,7 +477,7 @@ async fn sessions_lists_and_filters_by_state_provider_and_project() {
     let table = stdout(&text);
     assert!(table.starts_with("SESSION"), "{table}");
     assert!(
-        table.contains(&format!("{}  cursor    failed", failed.as_str().unwrap())),
+        table.contains(&format!("{}  cursor      failed", failed.as_str().unwrap())),
         "{table}"
     );
     assert!(!table.contains(completed.as_str().unwrap()), "{table}");

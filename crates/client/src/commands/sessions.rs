@@ -128,7 +128,7 @@ fn print(sessions: &[SessionSummary], json: bool, now_ms: u64) -> std::io::Resul
     }
     writeln!(
         out,
-        "{:<36}  {:<8}  {:<11}  {:>8}  PROJECT / TITLE",
+        "{:<36}  {:<10}  {:<11}  {:>8}  PROJECT / TITLE",
         "SESSION", "PROVIDER", "STATE", "UPDATED"
     )?;
     for s in sessions {
@@ -140,7 +140,7 @@ fn print(sessions: &[SessionSummary], json: bool, now_ms: u64) -> std::io::Resul
             .unwrap_or_default();
         writeln!(
             out,
-            "{:<36}  {:<8}  {:<11}  {:>8}  {project}{title}",
+            "{:<36}  {:<10}  {:<11}  {:>8}  {project}{title}",
             s.session_id.to_string(),
             s.provider.as_str(),
             s.state.as_str(),
