@@ -6,20 +6,9 @@
 # command do). Cheap when nothing changed: npm runs only when the lock file changed, and files
 # are copied only when they differ (an unchanged web/vendor does not rebuild the server).
 set -euo pipefail
+source "$(dirname "$0")/lib/npm.sh"
 cd "$(dirname "$0")/../web"
-
-if ! command -v npm >/dev/null 2>&1; then
-    echo "build-web: npm is missing; installing Node.js and npm from Debian's packages" >&2
-    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
-fi
-
-stamp=node_modules/.switchboard-lock-sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "build-web: installing the web libraries from package-lock.json" >&2
-    npm ci --no-audit --no-fund --loglevel=error
-    echo "$want" > "$stamp"
-fi
+npm_ci_if_lock_changed build-web
 
 mkdir -p vendor
 copy() {

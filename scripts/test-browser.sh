@@ -15,14 +15,9 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+source scripts/lib/npm.sh
 cd tests/browser
-stamp=node_modules/.switchboard-lock-sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "test-browser: installing playwright-core from package-lock.json" >&2
-    npm ci --no-audit --no-fund --loglevel=error
-    echo "$want" > "$stamp"
-fi
+npm_ci_if_lock_changed test-browser
 
 # Each test has its own timeout (node --test-timeout); this bounds the whole run, so a wedged
 # browser can never hang CI. The harness ends the server and its agents on the way out.

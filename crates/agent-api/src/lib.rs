@@ -69,6 +69,11 @@ impl RunSpec {
         }
     }
 
+    /// The permission mode this run is under: see [`effective_permission_mode`].
+    pub fn effective_permission_mode(&self) -> PermissionMode {
+        effective_permission_mode(self.permission_mode, &self.options)
+    }
+
     /// The text of this turn for agents that take attachments as paths in the prompt: the
     /// prompt, then one line per attached file.
     pub fn turn_text(&self) -> String {
@@ -82,6 +87,25 @@ impl RunSpec {
             text.push_str(&path.to_string_lossy());
         }
         text
+    }
+}
+
+/// The permission mode of a command, the same rule for every provider: an explicit
+/// `permissionMode` wins; otherwise the seed's `skipPermissions` (top level or in
+/// `toolsSettings`) means bypass, and anything else `default`.
+pub fn effective_permission_mode(
+    mode: Option<PermissionMode>,
+    options: &serde_json::Map<String, Value>,
+) -> PermissionMode {
+    if let Some(mode) = mode {
+        return mode;
+    }
+    let skip = |v: Option<&Value>| v.and_then(Value::as_bool).unwrap_or(false);
+    let tools = options.get("toolsSettings");
+    if skip(options.get("skipPermissions")) || skip(tools.and_then(|t| t.get("skipPermissions"))) {
+        PermissionMode::BypassPermissions
+    } else {
+        PermissionMode::Default
     }
 }
 

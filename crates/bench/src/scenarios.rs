@@ -532,5 +532,5 @@ pub async fn smoke(bins: &Binaries, lines: u64) -> Result<String> {
     if missing > 0 {
         bail!("{missing} frames lost");
     }
-    Ok(format!("smoke: {lines} lines to 3 subscribers and 8 paced sessions × 2 subscribers, 0 frames lost\n"))
+    Ok(format!("smoke: {lines} lines to 3 subscribers and 8 paced sessions × 2 subscribers, {missing} frames lost\n"))
 }

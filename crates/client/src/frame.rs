@@ -1,6 +1,7 @@
 //! A frame from the server: the text as it came (printed verbatim by `--json`) and its typed
 //! reading through the protocol crate's wire types.
 
+use serde::Deserialize;
 use serde_json::Value;
 use switchboard_protocol::server::ServerMessageSchema;
 use switchboard_protocol::RunState;
@@ -24,7 +25,7 @@ impl Frame {
         if !value.get("type").is_some_and(Value::is_string) {
             return Err(ClientError::BadFrame(format!("no `type` in {raw}")));
         }
-        let message = serde_json::from_value(value.clone()).ok();
+        let message = ServerMessageSchema::deserialize(&value).ok();
         Ok(Self {
             raw,
             value,

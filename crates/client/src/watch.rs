@@ -3,13 +3,13 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use serde::Deserialize;
 use switchboard_protocol::server::{PermissionRequest, ServerMessageSchema};
 use switchboard_protocol::RunState;
 use tokio::task::JoinHandle;
 
 use crate::error::ClientError;
 use crate::follower::{FollowEvent, Follower};
-use crate::frame::Frame;
 use crate::messages::{self, Decision};
 use crate::permission::{self, PermissionPolicy, NO_TERMINAL_DENIAL};
 use crate::render::Renderer;
@@ -115,7 +115,7 @@ pub async fn follow_run(
 
 /// A request replayed inside `session-status.pendingPermissions` (a whole frame).
 fn pending_request(frame: &serde_json::Value) -> Option<PermissionRequest> {
-    match Frame::parse(frame.to_string()).ok()?.message? {
+    match ServerMessageSchema::deserialize(frame).ok()? {
         ServerMessageSchema::PermissionRequest(j) => Some(j.body),
         _ => None,
     }

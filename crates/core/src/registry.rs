@@ -513,6 +513,15 @@ impl Registry {
         }
     }
 
+    /// Whether a run of `provider` is live in this server now.
+    pub fn has_running(&self, provider: Provider) -> bool {
+        self.shared
+            .sessions
+            .lock()
+            .values()
+            .any(|h| h.provider == provider && h.state() == RunState::Running)
+    }
+
     pub fn active_sessions(&self) -> ActiveSessions {
         let mut sessions: BTreeMap<String, Vec<SessionId>> = Provider::ALL
             .iter()

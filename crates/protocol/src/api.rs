@@ -401,7 +401,6 @@ pub struct SessionUpserted {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectsUpdated {
-    /// First, so that a connection's filter can read it from the frame's first bytes.
     pub source: StoresChangeSource,
     pub providers: Vec<Provider>,
     pub changed_at: u64,

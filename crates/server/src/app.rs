@@ -56,10 +56,7 @@ impl Application {
         settings: Settings,
         agents: Vec<Arc<dyn Agent>>,
     ) -> Result<Self, ServerError> {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
-            path: settings.data_dir.clone(),
-            source,
-        })?;
+        settings.create_data_dir()?;
         let (token, token_generated) =
             auth::load_or_generate(&settings.token_path(), settings.token.clone())?;
         // A token from the data dir can be rotated while the server runs; one the operator

@@ -499,6 +499,45 @@ impl Settings {
     pub fn token_path(&self) -> PathBuf {
         self.data_dir.join("token")
     }
+
+    /// The token a client on this machine uses for a server when none was given: the
+    /// config's, else the data dir's token file, which is read only for a server on this
+    /// machine (the local token must never travel to another one).
+    pub fn client_token(&self, server_is_local: bool) -> Option<String> {
+        self.token
+            .clone()
+            .or_else(|| server_is_local.then(|| self.read_token_file()).flatten())
+    }
+
+    /// Creates the data dir (and its parents) if it is missing.
+    pub fn create_data_dir(&self) -> Result<(), ServerError> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|source| ServerError::DataDir {
+            path: self.data_dir.clone(),
+            source,
+        })
+    }
+
+    /// The token kept in the data dir, if it is readable and not empty.
+    pub fn read_token_file(&self) -> Option<String> {
+        std::fs::read_to_string(self.token_path())
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Where a client on this machine reaches this server: `listen`, with an unspecified
+    /// address (listening on every address) replaced by loopback.
+    pub fn local_addr(&self) -> SocketAddr {
+        let mut addr = self.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        addr
+    }
 }
 
 fn positive(key: &str, v: usize) -> Result<usize, ServerError> {
@@ -651,6 +690,17 @@ mod tests {
         );
         let bad = |name: &str| (name == "SWITCHBOARD_LOCAL_URL").then(|| "ftp://x".to_owned());
         assert!(settings.model_endpoints.apply_env(bad).is_err());
+    }
+
+    #[test]
+    fn the_token_file_is_offered_only_to_a_local_server() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "from-file\n").unwrap();
+        let mut settings = Settings::for_data_dir(dir.path().to_owned());
+        assert_eq!(settings.client_token(true).as_deref(), Some("from-file"));
+        assert_eq!(settings.client_token(false), None);
+        settings.token = Some("configured".into());
+        assert_eq!(settings.client_token(false).as_deref(), Some("configured"));
     }
 
     #[test]

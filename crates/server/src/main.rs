@@ -187,10 +187,7 @@ fn token_command(action: TokenAction, data_dir: Option<PathBuf>) -> Result<(), S
             println!("{}", text.trim());
         }
         TokenAction::Rotate => {
-            std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
-                path: settings.data_dir.clone(),
-                source,
-            })?;
+            settings.create_data_dir()?;
             switchboard_server::auth::rotate(&path)?;
             println!(
                 "A new token is in {}; `switchboard token show` prints it. Browser sessions have ended.",

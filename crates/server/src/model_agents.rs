@@ -16,10 +16,7 @@ use crate::error::ServerError;
 
 /// The `openrouter` and `local` agents of these settings.
 pub fn build(settings: &Settings) -> Result<Vec<Arc<dyn Agent>>, ServerError> {
-    std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
-        path: settings.data_dir.clone(),
-        source,
-    })?;
+    settings.create_data_dir()?;
     let log: Arc<dyn ConversationLog> = Arc::new(SqliteConversations::open(
         &settings.database_path(),
         settings.durability,

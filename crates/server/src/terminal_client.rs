@@ -62,16 +62,8 @@ fn resolve(args: &ConnectArgs) -> Result<ServerTarget, ClientError> {
         Some(token) => token,
         None => {
             let settings = settings()?;
-            let from_file = || {
-                std::fs::read_to_string(settings.token_path())
-                    .ok()
-                    .map(|t| t.trim().to_owned())
-                    .filter(|t| !t.is_empty())
-            };
             settings
-                .token
-                .clone()
-                .or_else(|| base.is_loopback().then(from_file).flatten())
+                .client_token(base.is_loopback())
                 .ok_or_else(|| {
                     ClientError::Usage(if base.is_loopback() {
                         format!(
@@ -90,17 +82,9 @@ fn resolve(args: &ConnectArgs) -> Result<ServerTarget, ClientError> {
     Ok(ServerTarget { base, token })
 }
 
-/// The server this machine's config describes; one listening on every address is reached on
-/// loopback.
+/// The server this machine's config describes.
 fn local_base(settings: &Settings) -> BaseUrl {
-    let mut addr: SocketAddr = settings.listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() {
-            std::net::Ipv4Addr::LOCALHOST.into()
-        } else {
-            std::net::Ipv6Addr::LOCALHOST.into()
-        });
-    }
+    let addr = settings.local_addr();
     let host = match addr {
         SocketAddr::V4(v4) => v4.ip().to_string(),
         SocketAddr::V6(v6) => format!("[{}]", v6.ip()),

@@ -49,12 +49,12 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     }
     let wanted = resolve(path);
     if let Some(dir) = dev_dir() {
-        return match wanted.and_then(|p| read_from_disk(dir, p)) {
+        return match read_from_disk(dir, wanted) {
             Some((name, bytes)) => respond(&name, None, Body::from(bytes), &method),
             None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
         };
     }
-    let Some(asset) = wanted.and_then(|p| ASSETS.iter().find(|a| a.path == p)) else {
+    let Some(asset) = ASSETS.iter().find(|a| a.path == wanted) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
     let fresh = headers
@@ -82,14 +82,15 @@ fn is_server_route(path: &str) -> bool {
 }
 
 /// The asset a URL path names: itself, or `index.html` for `/` and for app routes (paths whose
-/// last segment has no extension). `None` for a missing file with an extension.
-fn resolve(path: &str) -> Option<&str> {
+/// last segment has no extension). A path with an extension names itself, found or not.
+fn resolve(path: &str) -> &str {
     let last = path.rsplit('/').next().unwrap_or_default();
-    if last.is_empty() || !last.contains('.') {
-        let known = ASSETS.iter().any(|a| a.path == path);
-        return Some(if known { path } else { "/index.html" });
+    let app_route = last.is_empty() || !last.contains('.');
+    if app_route && !ASSETS.iter().any(|a| a.path == path) {
+        "/index.html"
+    } else {
+        path
     }
-    Some(path)
 }
 
 fn respond(name: &str, etag: Option<&str>, body: Body, method: &Method) -> Response {
@@ -184,10 +185,10 @@ mod tests {
 
     #[test]
     fn app_routes_fall_back_to_the_index_but_missing_files_do_not() {
-        assert_eq!(resolve("/"), Some("/index.html"));
-        assert_eq!(resolve("/session/abc"), Some("/index.html"));
-        assert_eq!(resolve("/app.js"), Some("/app.js"));
-        assert_eq!(resolve("/nope.js"), Some("/nope.js"));
+        assert_eq!(resolve("/"), "/index.html");
+        assert_eq!(resolve("/session/abc"), "/index.html");
+        assert_eq!(resolve("/app.js"), "/app.js");
+        assert_eq!(resolve("/nope.js"), "/nope.js");
     }
 
     #[test]

@@ -4,10 +4,15 @@
 //! The model server is reached through `SWITCHBOARD_OPENROUTER_URL` (the bare base, no `/v1`)
 //! and `SWITCHBOARD_LOCAL_URL` (with `/v1`), so both spellings of a base URL are exercised.
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
+use common::process_alive;
+
 use serde_json::{json, Value};
+use switchboard_protocol::Provider;
 use switchboard_testkit::client::command;
 use switchboard_testkit::model_server::{Fault, ModelServer, Reply, Script};
 use switchboard_testkit::{TestServer, TestServerOptions, WsClient};
@@ -39,13 +44,11 @@ fn server_for(model: &ModelServer, config: &str, key: &str) -> TestServer {
     .expect("the server starts")
 }
 
-/// The prefix of a provider's frames.
-fn prefix(provider: &str) -> &str {
-    if provider == "local" {
-        "localgpu"
-    } else {
-        provider
-    }
+/// The prefix of a provider's frames (`localgpu` for `local`).
+fn prefix(provider: &str) -> &'static str {
+    Provider::parse(provider)
+        .expect("a provider name")
+        .frame_prefix()
 }
 
 /// Sends a command and returns the session id from `session-accepted`.
@@ -127,13 +130,6 @@ async fn eventually(check: impl Fn() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     check()
-}
-
-fn process_alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'),
-        Err(_) => false,
-    }
 }
 
 #[tokio::test]

@@ -40,6 +40,11 @@ fn switchboard(addr: SocketAddr, token: &str, args: &[&str]) -> Command {
     command
 }
 
+/// Runs one client command against `server` with its token, to its end.
+async fn cli(server: &TestServer, args: &[&str]) -> Output {
+    run(switchboard(server.addr, &server.token, args)).await
+}
+
 async fn run(mut command: Command) -> Output {
     tokio::time::timeout(PROCESS_TIMEOUT, command.output())
         .await
@@ -169,9 +174,8 @@ async fn a_bad_token_or_an_unregistered_project_is_a_clear_error() {
     );
 
     let elsewhere = tempfile::tempdir().unwrap();
-    let outside = run(switchboard(
-        server.addr,
-        &server.token,
+    let outside = cli(
+        &server,
         &[
             "chat",
             "--provider",
@@ -180,7 +184,7 @@ async fn a_bad_token_or_an_unregistered_project_is_a_clear_error() {
             elsewhere.path().to_str().unwrap(),
             "hi",
         ],
-    ))
+    )
     .await;
     assert_eq!(outside.status.code(), Some(5));
     assert!(
@@ -356,12 +360,7 @@ async fn abort_stops_a_running_chat_which_then_exits_as_aborted() {
     assert_eq!(accepted["type"], "session-accepted");
     let session = accepted["sessionId"].as_str().unwrap().to_owned();
 
-    let abort = run(switchboard(
-        server.addr,
-        &server.token,
-        &["abort", &session],
-    ))
-    .await;
+    let abort = cli(&server, &["abort", &session]).await;
     assert_eq!(abort.status.code(), Some(0), "{}", stderr(&abort));
     assert_eq!(
         stdout(&abort),
@@ -382,12 +381,7 @@ async fn abort_stops_a_running_chat_which_then_exits_as_aborted() {
     assert_eq!(frames.last().unwrap()["state"], "aborted");
 
     // Attaching to the finished session shows its last run and exits by its state.
-    let attached = run(switchboard(
-        server.addr,
-        &server.token,
-        &["attach", &session, "--json"],
-    ))
-    .await;
+    let attached = cli(&server, &["attach", &session, "--json"]).await;
     assert_eq!(attached.status.code(), Some(3), "{}", stderr(&attached));
     let replayed = json_lines(&stdout(&attached));
     assert_eq!(replayed[0]["type"], "session-status");
@@ -395,23 +389,13 @@ async fn abort_stops_a_running_chat_which_then_exits_as_aborted() {
     assert_eq!(replayed.last().unwrap()["state"], "aborted");
 
     // Once the run is over there is nothing to stop; an unknown session is an error.
-    let again = run(switchboard(
-        server.addr,
-        &server.token,
-        &["abort", &session, "--json"],
-    ))
-    .await;
+    let again = cli(&server, &["abort", &session, "--json"]).await;
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(
         json_lines(&stdout(&again))[0]["outcome"],
         "already_finished"
     );
-    let unknown = run(switchboard(
-        server.addr,
-        &server.token,
-        &["abort", "6ba7b810-9dad-41d1-80b4-00c04fd430c8"],
-    ))
-    .await;
+    let unknown = cli(&server, &["abort", "6ba7b810-9dad-41d1-80b4-00c04fd430c8"]).await;
     assert_eq!(unknown.status.code(), Some(5));
     assert!(
         stderr(&unknown).contains("no session"),
@@ -468,12 +452,7 @@ async fn sessions_lists_and_filters_by_state_provider_and_project() {
     assert!(stderr(&unregistered).contains("not a registered project"));
     assert_eq!(list(&["--state", "done"]).await.status.code(), Some(2));
 
-    let text = run(switchboard(
-        server.addr,
-        &server.token,
-        &["sessions", "--state", "failed"],
-    ))
-    .await;
+    let text = cli(&server, &["sessions", "--state", "failed"]).await;
     let table = stdout(&text);
     assert!(table.starts_with("SESSION"), "{table}");
     assert!(
@@ -488,22 +467,16 @@ async fn project_commands_take_the_same_server_token_and_json_conventions() {
     let server = common::server();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_str().unwrap();
-    let added = run(switchboard(
-        server.addr,
-        &server.token,
+    let added = cli(
+        &server,
         &["project", "add", path, "--name", "Terminal", "--json"],
-    ))
+    )
     .await;
     assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
     let project = &json_objects(&stdout(&added))[0];
     assert_eq!(project["displayName"], "Terminal");
 
-    let listed = run(switchboard(
-        server.addr,
-        &server.token,
-        &["project", "list", "--json"],
-    ))
-    .await;
+    let listed = cli(&server, &["project", "list", "--json"]).await;
     let listed = json_objects(&stdout(&listed));
     assert_eq!(listed.len(), 1, "one object on one line");
     assert!(listed[0]["projects"]
@@ -512,12 +485,7 @@ async fn project_commands_take_the_same_server_token_and_json_conventions() {
         .iter()
         .any(|p| p["id"] == project["id"]));
 
-    let removed = run(switchboard(
-        server.addr,
-        &server.token,
-        &["project", "remove", path, "--json"],
-    ))
-    .await;
+    let removed = cli(&server, &["project", "remove", path, "--json"]).await;
     assert_eq!(removed.status.code(), Some(0), "{}", stderr(&removed));
     assert_eq!(json_objects(&stdout(&removed))[0]["id"], project["id"]);
 }

@@ -87,19 +87,17 @@ async fn app_routes_get_the_page_but_api_and_missing_files_do_not() {
 }
 
 #[tokio::test]
-async fn the_markdown_libraries_are_embedded_when_built() {
-    // scripts/build-web.sh (run by scripts/test.sh) puts them in web/vendor before the build;
-    // build.rs embeds what is there (and rebuilds when it changes). Without them the app
-    // still works, showing assistant text as plain text, and the paths are 404s.
+async fn the_markdown_libraries_are_embedded() {
+    // scripts/build-web.sh (run by scripts/test.sh, the README's test command) puts them in
+    // web/vendor before the build; build.rs embeds what is there.
     let vendor = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/vendor");
-    let built = vendor.join("marked.esm.js").exists() && vendor.join("purify.es.mjs").exists();
+    assert!(
+        vendor.join("marked.esm.js").exists() && vendor.join("purify.es.mjs").exists(),
+        "web/vendor is missing: run scripts/build-web.sh (scripts/test.sh does)"
+    );
     let server = server();
     for path in ["/vendor/marked.esm.js", "/vendor/purify.es.mjs"] {
         let file = get(&server, path).await;
-        if !built {
-            assert_eq!(file.status, 404, "{path} without web/vendor");
-            continue;
-        }
         assert_eq!(file.status, 200, "{path}");
         assert_eq!(
             file.header("content-type"),

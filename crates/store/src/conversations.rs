@@ -15,7 +15,7 @@ use rusqlite::{params, Connection};
 use serde_json::Value;
 use switchboard_agent_api::{ConversationError, ConversationLog};
 
-use crate::{configure, migrate, Durability, SqliteStoreError};
+use crate::{migrate, open_connection, Durability, SqliteStoreError};
 
 /// Version 3: the conversation table.
 pub(crate) const SCHEMA_V3: &str = "
@@ -38,11 +38,7 @@ pub struct SqliteConversations {
 impl SqliteConversations {
     /// Opens (and migrates, if needed) the database at `path`.
     pub fn open(path: &Path, durability: Durability) -> Result<Self, SqliteStoreError> {
-        let conn = Connection::open(path).map_err(|source| SqliteStoreError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        configure(&conn, durability).map_err(SqliteStoreError::Migrate)?;
+        let conn = open_connection(path, durability)?;
         migrate(&conn).map_err(SqliteStoreError::Migrate)?;
         Ok(Self {
             conn: Mutex::new(conn),

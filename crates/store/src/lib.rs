@@ -95,19 +95,24 @@ const TERMINAL_STATES: &str = "('completed', 'failed', 'aborted', 'interrupted')
 /// The frames table keys sessions by their 16 raw bytes; this turns `sessions.id` into them.
 const SESSION_KEY_OF_ROW: &str = "unhex(replace(sessions.id, '-', ''))";
 
+/// One configured connection to the database at `path` (not yet migrated).
+pub(crate) fn open_connection(
+    path: &Path,
+    durability: Durability,
+) -> Result<Connection, SqliteStoreError> {
+    let conn = Connection::open(path).map_err(|source| SqliteStoreError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    configure(&conn, durability).map_err(SqliteStoreError::Migrate)?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     pub fn open(path: &Path, durability: Durability) -> Result<Self, SqliteStoreError> {
-        let open = || {
-            Connection::open(path).map_err(|source| SqliteStoreError::Open {
-                path: path.display().to_string(),
-                source,
-            })
-        };
-        let writer = open()?;
-        configure(&writer, durability).map_err(SqliteStoreError::Migrate)?;
+        let writer = open_connection(path, durability)?;
         migrate(&writer).map_err(SqliteStoreError::Migrate)?;
-        let reader = open()?;
-        configure(&reader, durability).map_err(SqliteStoreError::Migrate)?;
+        let reader = open_connection(path, durability)?;
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),

@@ -66,7 +66,7 @@ impl ClaudeAgent {
             args.push(model.into());
         }
         // `default` is claude's own default: no flag, and every approval comes to us.
-        let mode = effective_mode(spec);
+        let mode = spec.effective_permission_mode();
         if mode != PermissionMode::Default {
             args.push("--permission-mode".into());
             args.push(mode.as_str().into());
@@ -87,28 +87,11 @@ impl ClaudeAgent {
     /// Added to the inherited environment. As root, claude refuses bypass mode unless it
     /// believes it runs in a sandbox.
     pub fn env(spec: &RunSpec, is_root: bool) -> Vec<(OsString, OsString)> {
-        if is_root && effective_mode(spec) == PermissionMode::BypassPermissions {
+        if is_root && spec.effective_permission_mode() == PermissionMode::BypassPermissions {
             vec![("IS_SANDBOX".into(), "1".into())]
         } else {
             Vec::new()
         }
-    }
-}
-
-/// The seed honoured `skipPermissions` (top level or in `toolsSettings`) as bypass; an
-/// explicit `permissionMode` wins (the same rule as cursor's).
-fn effective_mode(spec: &RunSpec) -> PermissionMode {
-    if let Some(mode) = spec.permission_mode {
-        return mode;
-    }
-    let skip = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_bool()).unwrap_or(false);
-    let tools = spec.options.get("toolsSettings");
-    if skip(spec.options.get("skipPermissions"))
-        || skip(tools.and_then(|t| t.get("skipPermissions")))
-    {
-        PermissionMode::BypassPermissions
-    } else {
-        PermissionMode::Default
     }
 }
 

@@ -52,7 +52,8 @@ impl CursorAgent {
                 args.push(model.into());
             }
         }
-        match effective_mode(spec) {
+        // The seed honoured `skipPermissions` as `-f`.
+        match spec.effective_permission_mode() {
             PermissionMode::BypassPermissions => args.push("-f".into()),
             PermissionMode::Plan => {
                 args.push("--mode".into());
@@ -62,23 +63,6 @@ impl CursorAgent {
         }
         args.push(prompt_arg(spec).into());
         args
-    }
-}
-
-/// The seed honoured `skipPermissions` (top level or in `toolsSettings`) as `-f`; an explicit
-/// `permissionMode` wins.
-fn effective_mode(spec: &RunSpec) -> PermissionMode {
-    if let Some(mode) = spec.permission_mode {
-        return mode;
-    }
-    let skip = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_bool()).unwrap_or(false);
-    let tools = spec.options.get("toolsSettings");
-    if skip(spec.options.get("skipPermissions"))
-        || skip(tools.and_then(|t| t.get("skipPermissions")))
-    {
-        PermissionMode::BypassPermissions
-    } else {
-        PermissionMode::Default
     }
 }
 

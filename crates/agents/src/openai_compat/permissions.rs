@@ -44,9 +44,6 @@ impl Policy {
         options: &serde_json::Map<String, Value>,
     ) -> Policy {
         let settings = options.get("toolsSettings");
-        let flag = |v: Option<&Value>| v.and_then(Value::as_bool).unwrap_or(false);
-        let skip = flag(options.get("skipPermissions"))
-            || flag(settings.and_then(|s| s.get("skipPermissions")));
         let list = |key: &str| -> Vec<String> {
             settings
                 .and_then(|s| s.get(key))
@@ -58,11 +55,7 @@ impl Policy {
                 .collect()
         };
         Policy {
-            mode: mode.unwrap_or(if skip {
-                PermissionMode::BypassPermissions
-            } else {
-                PermissionMode::Default
-            }),
+            mode: switchboard_agent_api::effective_permission_mode(mode, options),
             allowed: list("allowedTools"),
             disallowed: list("disallowedTools"),
         }

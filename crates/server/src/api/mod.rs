@@ -16,6 +16,7 @@ pub mod projects;
 pub mod retention;
 pub mod sessions;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,9 +45,9 @@ pub struct ApiState {
     pub discovery: Arc<discovery::Discovery>,
     /// Announced (debounced) when the agents' stores change; see [`notify`].
     pub stores_changed: broadcast::Sender<discovery::watch::StoresChanged>,
-    /// Notification frames for every connection (`session-upserted`, `session-removed`,
-    /// `projects_updated`), built once; see [`ApiState::forward`].
-    pub notifications: broadcast::Sender<Bytes>,
+    /// Notification frames (`session-upserted`, `session-removed`, `projects_updated`),
+    /// built once, each with its audience; see [`ApiState::forward`].
+    pub notifications: broadcast::Sender<notify::Notification>,
     retention: RetentionPolicy,
     retention_interval: Duration,
 }
@@ -105,25 +106,19 @@ impl ApiState {
         );
     }
 
-    /// Forwards every notification frame into one connection's outbound queue until the
-    /// queue closes (or the returned task is aborted, which a connection does when it ends).
-    /// A connection more than 256 notifications behind skips the oldest.
-    pub fn forward(&self, out: mpsc::Sender<Bytes>) -> JoinHandle<()> {
-        self.forward_where(out, |_| true)
-    }
-
-    /// Like [`ApiState::forward`], for the frames `keep` accepts.
-    pub fn forward_where(
-        &self,
-        out: mpsc::Sender<Bytes>,
-        keep: fn(&[u8]) -> bool,
-    ) -> JoinHandle<()> {
+    /// Forwards the notifications meant for one connection into its outbound queue until the
+    /// queue closes (or the returned task is aborted, which a connection does when it ends):
+    /// those for everyone, and the rest while `watching` (set by `watch-sessions`). A
+    /// connection more than 256 notifications behind skips the oldest.
+    pub fn forward(&self, out: mpsc::Sender<Bytes>, watching: Arc<AtomicBool>) -> JoinHandle<()> {
         let mut notifications = self.notifications.subscribe();
         tokio::spawn(async move {
             loop {
                 match notifications.recv().await {
-                    Ok(frame) => {
-                        if keep(&frame) && out.send(frame).await.is_err() {
+                    Ok(notification) => {
+                        if notification.reaches(watching.load(Ordering::Relaxed))
+                            && out.send(notification.bytes).await.is_err()
+                        {
                             return;
                         }
                     }

@@ -9,7 +9,7 @@
 //!   `{"type":"projects_updated","source":…,"providers":[…],"changedAt":…}` — the seed's
 //!   name; clients refetch `GET /api/projects/{id}/sessions` or `GET
 //!   /api/projects/discovered`. `source` is `external` unless a run of Switchboard's own
-//!   explains the change ([`OwnRuns`]); external changes go to every connection, the others
+//!   explains the change ([`RecentEnds`]); external changes go to every connection, the others
 //!   only to connections that watch the session list.
 //!
 //! Neither is journaled (no `seq`): they are hints to refetch, and a client that was away
@@ -56,17 +56,13 @@ pub async fn session_frame(registry: &Registry, change: &SessionChange) -> Optio
             },
         ));
     }
+    // The record is read after the change's write is settled, with the live state on top.
     let record = registry.session_record(change.session_id).await.ok()??;
-    let mut session = registry.summary(&record);
-    // The change is announced once it is queued for the store, so the record read back may
-    // not hold it yet: the change itself is the truth about the state.
-    if session.state != change.state {
-        session.state = change.state;
-        session.updated_at = session.updated_at.max(change.at);
-    }
     Some(encode_reply(
         "session-upserted",
-        &SessionUpserted { session },
+        &SessionUpserted {
+            session: registry.summary(&record),
+        },
     ))
 }
 
@@ -82,45 +78,65 @@ pub fn projects_updated_frame(change: &StoresChanged, source: StoresChangeSource
     )
 }
 
-/// A `projects_updated` frame for a change made outside Switchboard: the one every connection
-/// gets. ([`ProjectsUpdated`] serializes `source` first.)
-pub fn is_external_projects_updated(frame: &[u8]) -> bool {
-    frame.starts_with(br#"{"type":"projects_updated","source":"external""#)
+/// Who a notification is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Every authenticated connection: store changes made outside Switchboard.
+    Everyone,
+    /// Connections that sent `watch-sessions`: session changes, and store changes our own
+    /// runs made.
+    Watchers,
+}
+
+/// One notification frame, serialized once for every connection.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub bytes: Bytes,
+    pub audience: Audience,
+}
+
+impl Notification {
+    pub fn reaches(&self, watching: bool) -> bool {
+        watching || self.audience == Audience::Everyone
+    }
 }
 
 /// How long after a run of ours ends a change in its agent's store is still put down to it:
 /// the CLI's last writes, the watcher's debounce and the pump's queue all fit in it.
 const OWN_RUN_AFTERGLOW: Duration = Duration::from_secs(5);
 
-/// Which providers have a run of Switchboard's own live, or had one a moment ago. Agent CLIs
-/// write their own stores while Switchboard runs them; those writes are not news to anyone
-/// following the run, and a broadcast of them would interleave with every connection's
-/// frames. So only changes made outside Switchboard go to every connection.
+/// When a run of Switchboard's own last ended, per provider. Agent CLIs write their own
+/// stores while Switchboard runs them; those writes are not news to anyone following the run,
+/// and a broadcast of them would interleave with every connection's frames. So only changes
+/// made outside Switchboard go to every connection. Which runs are live is the registry's to
+/// say; this only covers the moment after one ends (and forgets by itself, so a missed change
+/// does no lasting harm).
 #[derive(Default)]
-struct OwnRuns {
-    live: HashMap<SessionId, Provider>,
+struct RecentEnds {
     ended: HashMap<Provider, Instant>,
 }
 
-impl OwnRuns {
+impl RecentEnds {
     fn note(&mut self, change: &SessionChange) {
         let over = match change.kind {
-            ChangeKind::Started => {
-                self.live.insert(change.session_id, change.provider);
-                false
-            }
+            ChangeKind::Started => false,
             ChangeKind::Updated => change.state.is_terminal(),
             ChangeKind::Removed => true,
         };
-        if over && self.live.remove(&change.session_id).is_some() {
+        if over {
             self.ended.insert(change.provider, Instant::now());
         }
     }
 
-    /// A change is external unless every provider it touches has a run of ours to explain it.
-    fn source_of(&self, change: &StoresChanged) -> StoresChangeSource {
+    /// A change is external unless every provider it touches has a run of ours to explain it:
+    /// one that `running` says is live, or one that ended a moment ago.
+    fn source_of(
+        &self,
+        change: &StoresChanged,
+        running: impl Fn(Provider) -> bool,
+    ) -> StoresChangeSource {
         let explained = |provider: &Provider| {
-            self.live.values().any(|p| p == provider)
+            running(*provider)
                 || self
                     .ended
                     .get(provider)
@@ -138,33 +154,46 @@ impl OwnRuns {
 pub fn spawn_pump(
     registry: Registry,
     mut stores: broadcast::Receiver<StoresChanged>,
-    out: broadcast::Sender<Bytes>,
+    out: broadcast::Sender<Notification>,
     stop: CancellationToken,
 ) {
     let mut changes = registry.session_changes();
     tokio::spawn(async move {
-        let mut own_runs = OwnRuns::default();
+        let mut recent_ends = RecentEnds::default();
         loop {
-            let frame = tokio::select! {
+            let notification = tokio::select! {
                 _ = stop.cancelled() => return,
                 change = changes.recv() => match change {
                     Ok(change) => {
-                        own_runs.note(&change);
-                        session_frame(&registry, &change).await
+                        recent_ends.note(&change);
+                        session_frame(&registry, &change)
+                            .await
+                            .map(|frame| (frame, Audience::Watchers))
                     }
                     // Missed changes are hints only; the next one says "refetch" as well.
                     Err(broadcast::error::RecvError::Lagged(_)) => None,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 change = stores.recv() => match change {
-                    Ok(change) => Some(projects_updated_frame(&change, own_runs.source_of(&change))),
+                    Ok(change) => {
+                        let source = recent_ends
+                            .source_of(&change, |provider| registry.has_running(provider));
+                        let audience = match source {
+                            StoresChangeSource::External => Audience::Everyone,
+                            StoresChangeSource::SwitchboardRun => Audience::Watchers,
+                        };
+                        Some((projects_updated_frame(&change, source), audience))
+                    }
                     Err(broadcast::error::RecvError::Lagged(_)) => None,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
             };
-            if let Some(frame) = frame {
+            if let Some((frame, audience)) = notification {
                 // No connection listening is fine.
-                let _ = out.send(Bytes::from(frame));
+                let _ = out.send(Notification {
+                    bytes: Bytes::from(frame),
+                    audience,
+                });
             }
         }
     });
@@ -172,6 +201,7 @@ pub fn spawn_pump(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -229,7 +259,7 @@ mod tests {
         let stop = CancellationToken::new();
         api.start(&registry, stop.clone());
         let (out, mut queue) = mpsc::channel(64);
-        let forwarder = api.forward(out);
+        let forwarder = api.forward(out, Arc::new(AtomicBool::new(true)));
 
         let command = AgentCommand {
             provider: Provider::Claude,
@@ -290,52 +320,84 @@ mod tests {
 
     #[test]
     fn store_changes_are_external_unless_a_run_of_ours_explains_every_provider() {
-        let mut runs = OwnRuns::default();
+        let mut ends = RecentEnds::default();
         let claude = stores(&[Provider::Claude]);
-        assert_eq!(runs.source_of(&claude), StoresChangeSource::External);
+        let none_running = |_: Provider| false;
+        let claude_running = |p: Provider| p == Provider::Claude;
+        assert_eq!(
+            ends.source_of(&claude, none_running),
+            StoresChangeSource::External
+        );
+        assert_eq!(
+            ends.source_of(&claude, claude_running),
+            StoresChangeSource::SwitchboardRun
+        );
+        // Codex ran elsewhere at the same time: that part is news.
+        let both = stores(&[Provider::Claude, Provider::Codex]);
+        assert_eq!(
+            ends.source_of(&both, claude_running),
+            StoresChangeSource::External
+        );
+        assert_eq!(
+            ends.source_of(&stores(&[]), claude_running),
+            StoresChangeSource::External
+        );
 
+        // A start or a learned native id is no end; the end starts the afterglow.
         let id = SessionId::new_v4();
-        runs.note(&change(
+        ends.note(&change(
             id,
             Provider::Claude,
             RunState::Running,
             ChangeKind::Started,
         ));
-        assert_eq!(runs.source_of(&claude), StoresChangeSource::SwitchboardRun);
-        // Codex ran elsewhere at the same time: that part is news.
-        let both = stores(&[Provider::Claude, Provider::Codex]);
-        assert_eq!(runs.source_of(&both), StoresChangeSource::External);
-        assert_eq!(runs.source_of(&stores(&[])), StoresChangeSource::External);
-
-        // A native id learned mid-run changes nothing; the end starts the afterglow.
-        runs.note(&change(
+        ends.note(&change(
             id,
             Provider::Claude,
             RunState::Running,
             ChangeKind::Updated,
         ));
-        assert_eq!(runs.source_of(&claude), StoresChangeSource::SwitchboardRun);
-        runs.note(&change(
+        assert_eq!(
+            ends.source_of(&claude, none_running),
+            StoresChangeSource::External
+        );
+        ends.note(&change(
             id,
             Provider::Claude,
             RunState::Completed,
             ChangeKind::Updated,
         ));
-        assert_eq!(runs.source_of(&claude), StoresChangeSource::SwitchboardRun);
+        assert_eq!(
+            ends.source_of(&claude, none_running),
+            StoresChangeSource::SwitchboardRun
+        );
 
         // Once the afterglow is over, a change is external again.
-        runs.ended
+        ends.ended
             .insert(Provider::Claude, Instant::now() - OWN_RUN_AFTERGLOW);
-        assert_eq!(runs.source_of(&claude), StoresChangeSource::External);
+        assert_eq!(
+            ends.source_of(&claude, none_running),
+            StoresChangeSource::External
+        );
     }
 
     #[test]
-    fn only_external_frames_pass_the_every_connection_filter() {
-        let change = stores(&[Provider::Gemini]);
-        let external = projects_updated_frame(&change, StoresChangeSource::External);
-        let ours = projects_updated_frame(&change, StoresChangeSource::SwitchboardRun);
-        assert!(is_external_projects_updated(&external));
-        assert!(!is_external_projects_updated(&ours));
+    fn only_notifications_for_everyone_reach_a_connection_that_does_not_watch() {
+        let bytes = Bytes::from_static(b"{}");
+        let everyone = Notification {
+            bytes: bytes.clone(),
+            audience: Audience::Everyone,
+        };
+        let watchers = Notification {
+            bytes,
+            audience: Audience::Watchers,
+        };
+        assert!(everyone.reaches(false) && everyone.reaches(true));
+        assert!(!watchers.reaches(false) && watchers.reaches(true));
+        let ours = projects_updated_frame(
+            &stores(&[Provider::Gemini]),
+            StoresChangeSource::SwitchboardRun,
+        );
         let parsed: Value = serde_json::from_slice(&ours).unwrap();
         assert_eq!(parsed["source"], "switchboard-run");
     }

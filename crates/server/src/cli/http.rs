@@ -231,18 +231,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Percent-encodes one query parameter value.
-pub fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Percent-encodes one query parameter value (the terminal client's encoder; one for the
+/// project).
+pub use switchboard_client::rest::encode_query_value;
 
 #[cfg(test)]
 mod tests {
@@ -263,6 +254,5 @@ mod tests {
         assert_eq!((r.status, r.body.as_slice()), (404, &b"abcde"[..]));
 
         assert!(parse_response(b"SSH-2.0\r\n\r\n").is_err());
-        assert_eq!(encode_query_value("a b/é"), "a%20b%2F%C3%A9");
     }
 }

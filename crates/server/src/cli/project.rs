@@ -99,9 +99,8 @@ pub async fn run(args: ProjectArgs) -> Result<(), CliError> {
     let token = args
         .token
         .clone()
-        .filter(|t| !t.is_empty())
-        .or_else(|| settings.token.clone())
-        .or_else(|| read_token_file(&settings.token_path()))
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| settings.client_token(is_local(&addr)))
         .ok_or_else(|| {
             CliError::Usage(format!(
                 "no token: pass --token, set SWITCHBOARD_TOKEN, or run where {} is readable",
@@ -258,6 +257,11 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("API bodies serialize")
 }
 
+/// Whether `HOST:PORT` is on this machine (the terminal client's rule).
+fn is_local(addr: &str) -> bool {
+    switchboard_client::BaseUrl::parse(addr).is_ok_and(|base| base.is_loopback())
+}
+
 /// `HOST:PORT` to connect to.
 fn server_addr(given: Option<&str>, settings: &Settings) -> Result<String, CliError> {
     if let Some(given) = given {
@@ -272,23 +276,7 @@ fn server_addr(given: Option<&str>, settings: &Settings) -> Result<String, CliEr
         }
         return Ok(bare.to_owned());
     }
-    // A server listening on every address is reached on loopback.
-    let mut addr = settings.listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() {
-            std::net::Ipv4Addr::LOCALHOST.into()
-        } else {
-            std::net::Ipv6Addr::LOCALHOST.into()
-        });
-    }
-    Ok(addr.to_string())
-}
-
-fn read_token_file(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
+    Ok(settings.local_addr().to_string())
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, CliError> {

@@ -10,6 +10,7 @@
 //! Generic over the socket's halves so it can be driven without a network in unit tests.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, Utf8Bytes};
@@ -98,10 +99,8 @@ where
     // Every connection hears that the agents' own stores changed outside Switchboard (the
     // seed's broadcast); session list updates, and store changes our own runs made, only
     // after `watch-sessions`.
-    let stores = state.api.forward_where(
-        out.clone(),
-        crate::api::notify::is_external_projects_updated,
-    );
+    let watching = Arc::new(AtomicBool::new(false));
+    let notifications = state.api.forward(out.clone(), Arc::clone(&watching));
     // Pings travel beside the frames so a full frame queue cannot delay them.
     let (ping, mut pings) = mpsc::channel::<()>(1);
     let writer = tokio::spawn(async move {
@@ -129,7 +128,7 @@ where
         state,
         out,
         subscriptions: HashMap::new(),
-        watch: None,
+        watching,
     };
     // Liveness: a half-open connection (a laptop lid closed mid-stream) sends nothing, not
     // even pongs; it is dropped after `idle_timeout`, and its sessions carry on.
@@ -179,10 +178,7 @@ where
         task.abort();
     }
     // It holds a sender of the queue: the writer only ends once it is gone too.
-    stores.abort();
-    if let Some(watch) = connection.watch.take() {
-        watch.abort();
-    }
+    notifications.abort();
     drop(connection);
     let _ = writer.await;
 }
@@ -191,8 +187,8 @@ struct Connection {
     state: AppState,
     out: mpsc::Sender<Bytes>,
     subscriptions: HashMap<SessionId, JoinHandle<()>>,
-    /// Forwards the session and project list updates, once the client asked for them.
-    watch: Option<JoinHandle<()>>,
+    /// Whether the client asked for the session list updates (`watch-sessions`).
+    watching: Arc<AtomicBool>,
 }
 
 impl Connection {
@@ -254,18 +250,8 @@ impl Connection {
             ClientMessage::Unsubscribe { session_ref } => self.unsubscribe(&session_ref).await,
             // Opt-in, so a client that follows only its own sessions sees only their frames.
             // (External store changes already reach every connection.)
-            ClientMessage::WatchSessions => {
-                if self.watch.as_ref().is_none_or(|w| w.is_finished()) {
-                    self.watch = Some(self.state.api.forward_where(self.out.clone(), |f| {
-                        !crate::api::notify::is_external_projects_updated(f)
-                    }));
-                }
-            }
-            ClientMessage::UnwatchSessions => {
-                if let Some(watch) = self.watch.take() {
-                    watch.abort();
-                }
-            }
+            ClientMessage::WatchSessions => self.watching.store(true, Ordering::Relaxed),
+            ClientMessage::UnwatchSessions => self.watching.store(false, Ordering::Relaxed),
             ClientMessage::GetActiveSessions => {
                 let sessions = self.state.registry.active_sessions();
                 self.reply("active-sessions", &sessions).await;

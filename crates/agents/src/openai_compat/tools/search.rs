@@ -40,20 +40,20 @@ pub fn glob(root: &Root, args: &Value) -> ToolResult {
         .compile_matcher();
     let (base, walker) = walk(root, args)?;
     let mut found = Vec::new();
-    let mut total = 0;
     for entry in walker.filter_map(Result::ok) {
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
         let relative = entry.path().strip_prefix(&base).unwrap_or(entry.path());
         if matcher.is_match(relative) {
-            total += 1;
-            if found.len() < GLOB_MAX {
-                found.push(show(root, entry.path()));
-            }
+            found.push(show(root, entry.path()));
         }
     }
+    // Sorted before the cut, so the model sees the first names in order, not whichever the
+    // walk met first.
     found.sort();
+    let total = found.len();
+    found.truncate(GLOB_MAX);
     if found.is_empty() {
         return Ok("no files match".into());
     }

@@ -83,11 +83,15 @@ pub fn spawn(
             return;
         }
     };
+    // The folders that exist at start-up are watched before anyone can connect, silently:
+    // nobody holds a stale view of them yet.
+    let mut watching: Vec<bool> = targets
+        .iter()
+        .map(|(_, folder)| {
+            folder.is_dir() && watcher.watch(folder, RecursiveMode::Recursive).is_ok()
+        })
+        .collect();
     tokio::spawn(async move {
-        let mut watching: Vec<bool> = vec![false; targets.len()];
-        // The first round finds the folders that exist at start-up: nobody can hold a stale
-        // view of them yet, so watching them starts silently.
-        let mut starting = true;
         let mut retry = tokio::time::interval(RETRY_MISSING);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -99,17 +103,14 @@ pub fn spawn(
                             match watcher.watch(folder, RecursiveMode::Recursive) {
                                 Ok(()) => {
                                     watching[i] = true;
-                                    // A folder that appeared since start-up may have filled
+                                    // It appeared since start-up, and may have filled
                                     // before the watch began.
-                                    if !starting {
-                                        announce(&discovery, &changes, vec![*provider]);
-                                    }
+                                    announce(&discovery, &changes, vec![*provider]);
                                 }
                                 Err(e) => tracing::debug!(folder = %folder.display(), error = %e, "cannot watch yet"),
                             }
                         }
                     }
-                    starting = false;
                 }
                 first = rx.recv() => {
                     let Some(first) = first else { return };
@@ -173,8 +174,7 @@ mod tests {
             Duration::from_millis(100),
             stop.clone(),
         );
-        // A store that exists at start-up is watched silently: give the first round time.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // A store that exists at start-up is watched silently (before `spawn` returns).
         // The Claude store does not exist yet; the agent creates it, which is announced
         // (and is the first announcement: Gemini's existing folder was not).
         let folder = roots.claude.unwrap().join("projects/-srv-demo");
