@@ -169,21 +169,34 @@ mod tests {
             .unwrap()
             .as_nanos();
         let run_id = format!("sweep-test-{}-{nanos}", std::process::id());
-        let mut child = std::process::Command::new("setsid")
-            .args(["sleep", "30"])
-            .env(RUN_MARKER, &run_id)
-            .spawn()
-            .unwrap();
-        // The marker is visible once `setsid` has exec'd; allow for a loaded machine.
+        // A session of its own, set up in the child before exec (no `setsid` binary in
+        // between, which would be one more exec that can fail or fork on a loaded machine).
+        let mut command = std::process::Command::new("sleep");
+        command.arg("30").env(RUN_MARKER, &run_id);
+        // SAFETY: setsid(2) is async-signal-safe and touches no memory of ours.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().unwrap();
+        // The marker is visible once the child has exec'd; allow for a loaded machine.
         for _ in 0..500 {
             if !marked_processes(&run_id).is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let marked = marked_processes(&run_id);
         assert!(
-            !marked_processes(&run_id).is_empty(),
-            "the marked process never showed up"
+            !marked.is_empty(),
+            "the marked process never showed up: child {} exit status {:?}, environ readable: {:?}",
+            child.id(),
+            child.try_wait(),
+            std::fs::read(format!("/proc/{}/environ", child.id())).map(|e| e.len()),
         );
         assert!(sweep_run(&run_id, None).await >= 1);
         assert!(marked_processes(&run_id).is_empty());

@@ -5,9 +5,11 @@
 //! connection, so a long replay never waits for a write batch and vice versa.
 
 pub mod conversations;
+mod journal;
 
 use std::path::Path;
 
+use journal::FRAME_BYTES_OF_ROW;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use switchboard_core::frame::Frame;
@@ -42,6 +44,8 @@ pub enum SqliteStoreError {
 pub struct SqliteStore {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Taken after `reader`, only by journal reads.
+    row_cache: Mutex<journal::RowCache>,
 }
 
 const SCHEMA: &str = "
@@ -69,7 +73,8 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_by_native ON sessions(provider, native_id);
 CREATE INDEX IF NOT EXISTS sessions_by_state ON sessions(state);
--- session ids are stored as 16 raw bytes here: this table has a row per frame.
+-- session ids are stored as 16 raw bytes here: this table has a row per frame. Version 4
+-- moves the frames into `journal`, a row per chunk of frames (see journal.rs).
 CREATE TABLE IF NOT EXISTS frames (
     session BLOB NOT NULL,
     seq INTEGER NOT NULL,
@@ -92,7 +97,7 @@ COMMIT;
 /// The states a session can be pruned in (no run, nothing queued).
 const TERMINAL_STATES: &str = "('completed', 'failed', 'aborted', 'interrupted')";
 
-/// The frames table keys sessions by their 16 raw bytes; this turns `sessions.id` into them.
+/// The journal keys sessions by their 16 raw bytes; this turns `sessions.id` into them.
 const SESSION_KEY_OF_ROW: &str = "unhex(replace(sessions.id, '-', ''))";
 
 /// One configured connection to the database at `path` (not yet migrated).
@@ -116,6 +121,7 @@ impl SqliteStore {
         Ok(Self {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            row_cache: Mutex::default(),
         })
     }
 }
@@ -156,6 +162,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         // Likewise.
         conn.execute_batch(conversations::SCHEMA_V3)?;
     }
+    if version < 4 {
+        conn.execute_batch(journal::SCHEMA_V4)?;
+    }
     Ok(())
 }
 
@@ -163,10 +172,14 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-const SESSION_COLUMNS: &str =
-    "id, provider, project_id, project_name, cwd, native_id, model, state, created_at, \
-     updated_at, start_time, seq_reserved, live_run, \
-     (SELECT COALESCE(MAX(seq), 0) FROM frames WHERE frames.session = ?1)";
+/// A session row's columns, then the last stored seq of the session keyed `session_key`.
+fn session_columns(session_key: &str) -> String {
+    format!(
+        "id, provider, project_id, project_name, cwd, native_id, model, state, created_at, \
+         updated_at, start_time, seq_reserved, live_run, {}",
+        journal::last_seq_of(session_key)
+    )
+}
 
 fn session_from_row(
     row: &rusqlite::Row<'_>,
@@ -216,26 +229,19 @@ impl SessionStore for SqliteStore {
         let mut conn = self.writer.lock();
         let tx = conn.transaction().map_err(backend)?;
         {
-            let mut insert_frame = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO frames (session, seq, bytes) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(backend)?;
+            // Frames are gathered into chunks (see `journal`); any other write first stores
+            // the chunks gathered so far, so the writes keep their order.
+            let mut chunks = journal::ChunkBuilder::default();
             for write in writes {
+                if !matches!(write, StoreWrite::Frame { .. }) {
+                    chunks.write(&tx)?;
+                }
                 match write {
                     StoreWrite::Frame {
                         session,
                         seq,
                         bytes,
-                    } => {
-                        insert_frame
-                            .execute(params![
-                                &session.as_uuid().as_bytes()[..],
-                                *seq as i64,
-                                &bytes[..]
-                            ])
-                            .map_err(backend)?;
-                    }
+                    } => chunks.push(*session, *seq, bytes),
                     StoreWrite::CreateSession(r) => {
                         tx.execute(
                             "INSERT INTO sessions (id, provider, project_id, project_name, cwd, native_id, model, \
@@ -283,7 +289,7 @@ impl SessionStore for SqliteStore {
                         )
                         .map_err(backend)?;
                         tx.execute(
-                            "DELETE FROM frames WHERE session = ?1",
+                            "DELETE FROM journal WHERE session = ?1",
                             params![&session.as_uuid().as_bytes()[..]],
                         )
                         .map_err(backend)?;
@@ -297,13 +303,17 @@ impl SessionStore for SqliteStore {
                     }
                 }
             }
+            chunks.write(&tx)?;
         }
         tx.commit().map_err(backend)
     }
 
     fn load_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         let conn = self.reader.lock();
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?2");
+        let sql = format!(
+            "SELECT {} FROM sessions WHERE id = ?2",
+            session_columns("?1")
+        );
         conn.query_row(
             &sql,
             params![&id.as_uuid().as_bytes()[..], id.to_string()],
@@ -337,22 +347,13 @@ impl SessionStore for SqliteStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<Frame>, StoreError> {
-        let conn = self.reader.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT seq, bytes FROM frames WHERE session = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map(
-                params![&id.as_uuid().as_bytes()[..], after_seq as i64, limit as i64],
-                |r| {
-                    Ok(Frame::new(
-                        r.get::<_, i64>(0)? as u64,
-                        r.get::<_, Vec<u8>>(1)?,
-                    ))
-                },
-            )
-            .map_err(backend)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        journal::read(
+            &self.reader.lock(),
+            &mut self.row_cache.lock(),
+            id,
+            after_seq,
+            limit,
+        )
     }
 
     fn live_sessions(&self) -> Result<Vec<SessionRecord>, StoreError> {
@@ -513,10 +514,8 @@ impl SessionStore for SqliteStore {
 
     fn list_sessions(&self, query: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
         let mut sql = format!(
-            "SELECT id, provider, project_id, project_name, cwd, native_id, model, state, \
-             created_at, updated_at, start_time, seq_reserved, live_run, \
-             (SELECT COALESCE(MAX(seq), 0) FROM frames WHERE frames.session = {SESSION_KEY_OF_ROW}) \
-             FROM sessions WHERE 1"
+            "SELECT {} FROM sessions WHERE 1",
+            session_columns(SESSION_KEY_OF_ROW)
         );
         let mut values: Vec<rusqlite::types::Value> = Vec::new();
         let mut bind = |sql: &mut String, value: rusqlite::types::Value| {
@@ -577,64 +576,18 @@ impl SessionStore for SqliteStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<Frame>, StoreError> {
-        if filter.prefixes.is_empty() && filter.contains.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut values: Vec<rusqlite::types::Value> = vec![
-            id.as_uuid().as_bytes().to_vec().into(),
-            (after_seq.min(i64::MAX as u64) as i64).into(),
-            (limit.min(i64::MAX as usize) as i64).into(),
-        ];
-        let mut tests = Vec::new();
-        for prefix in &filter.prefixes {
-            values.push(prefix.clone().into());
-            tests.push(format!(
-                "substr(bytes, 1, {}) = ?{}",
-                prefix.len(),
-                values.len()
-            ));
-        }
-        for needle in &filter.contains {
-            values.push(needle.clone().into());
-            tests.push(format!("instr(bytes, ?{}) > 0", values.len()));
-        }
-        let sql = format!(
-            "SELECT seq, bytes FROM frames WHERE session = ?1 AND seq > ?2 AND ({}) \
-             ORDER BY seq LIMIT ?3",
-            tests.join(" OR ")
-        );
-        let conn = self.reader.lock();
-        let mut stmt = conn.prepare(&sql).map_err(backend)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(values), |r| {
-                Ok(Frame::new(
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, Vec<u8>>(1)?,
-                ))
-            })
-            .map_err(backend)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        journal::read_matching(&self.reader.lock(), id, filter, after_seq, limit)
     }
 
     fn journal_size(&self, id: &SessionId) -> Result<JournalSize, StoreError> {
-        let conn = self.reader.lock();
-        conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(length(bytes)), 0) FROM frames WHERE session = ?1",
-            params![&id.as_uuid().as_bytes()[..]],
-            |r| {
-                Ok(JournalSize {
-                    frames: r.get::<_, i64>(0)? as u64,
-                    bytes: r.get::<_, i64>(1)? as u64,
-                })
-            },
-        )
-        .map_err(backend)
+        journal::size(&self.reader.lock(), id)
     }
 
     fn finished_sessions(&self, limit: usize) -> Result<Vec<PruneCandidate>, StoreError> {
         let sql = format!(
             "SELECT id, provider, project_id, state, updated_at, \
-             (SELECT COALESCE(SUM(length(bytes)), 0) FROM frames WHERE frames.session = {SESSION_KEY_OF_ROW}) \
+             (SELECT COALESCE(SUM({FRAME_BYTES_OF_ROW}), 0) FROM journal \
+              WHERE journal.session = {SESSION_KEY_OF_ROW}) \
              FROM sessions WHERE state IN {TERMINAL_STATES} AND live_run IS NULL \
              ORDER BY updated_at, id LIMIT ?1"
         );
@@ -673,7 +626,7 @@ impl SessionStore for SqliteStore {
     fn total_journal_bytes(&self) -> Result<u64, StoreError> {
         let conn = self.reader.lock();
         conn.query_row(
-            "SELECT COALESCE(SUM(length(bytes)), 0) FROM frames",
+            &format!("SELECT COALESCE(SUM({FRAME_BYTES_OF_ROW}), 0) FROM journal"),
             [],
             |r| r.get::<_, i64>(0),
         )
@@ -697,7 +650,7 @@ impl SessionStore for SqliteStore {
             return Ok(false);
         }
         tx.execute(
-            "DELETE FROM frames WHERE session = ?1",
+            "DELETE FROM journal WHERE session = ?1",
             params![&id.as_uuid().as_bytes()[..]],
         )
         .map_err(backend)?;
@@ -710,7 +663,7 @@ impl SessionStore for SqliteStore {
 mod tests {
     use super::*;
 
-    fn record(id: SessionId) -> SessionRecord {
+    pub(crate) fn record(id: SessionId) -> SessionRecord {
         SessionRecord {
             id,
             provider: Provider::Cursor,
