@@ -10,11 +10,19 @@
 //!
 //! Receivers hold the fan-out weakly, so when the session leaves memory the channel closes
 //! and its subscriptions end as before.
+//!
+//! A receiver is a [`Stream`], so one task can follow many sessions at once (a connection's
+//! writer keeps its sessions' receivers in one `StreamMap`).
 
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::Stream;
 
 use crate::frame::Frame;
 
@@ -41,7 +49,8 @@ impl LiveFanout {
             .get_or_insert_with(|| broadcast::channel(self.capacity).0)
             .subscribe();
         LiveReceiver {
-            rx: Some(rx),
+            rx: Some(BroadcastStream::new(rx)),
+            closed: false,
             fanout: Arc::downgrade(self),
         }
     }
@@ -61,19 +70,46 @@ impl LiveFanout {
     }
 }
 
+/// What a live receiver yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Live {
+    Frame(Frame),
+    /// The receiver fell behind and frames were skipped: they are in the journal, and the
+    /// next frame shows the gap.
+    Lagged,
+    /// The session left memory; nothing more comes. Yielded once, then the stream ends.
+    Closed,
+}
+
 /// One subscription's end of the fan-out.
 pub struct LiveReceiver {
     /// `Some` until dropped.
-    rx: Option<broadcast::Receiver<Frame>>,
+    rx: Option<BroadcastStream<Frame>>,
+    closed: bool,
     fanout: Weak<LiveFanout>,
 }
 
-impl LiveReceiver {
-    /// The next frame, as [`broadcast::Receiver::recv`].
-    pub async fn recv(&mut self) -> Result<Frame, broadcast::error::RecvError> {
-        match self.rx.as_mut() {
-            Some(rx) => rx.recv().await,
-            None => Err(broadcast::error::RecvError::Closed),
+impl Stream for LiveReceiver {
+    type Item = Live;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Live>> {
+        let this = self.get_mut();
+        if this.closed {
+            return Poll::Ready(None);
+        }
+        let Some(rx) = this.rx.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(rx).poll_next(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Live::Frame(frame))),
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => {
+                Poll::Ready(Some(Live::Lagged))
+            }
+            Poll::Ready(None) => {
+                this.closed = true;
+                Poll::Ready(Some(Live::Closed))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -96,6 +132,14 @@ impl Drop for LiveReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_stream::StreamExt;
+
+    async fn next_seq(rx: &mut LiveReceiver) -> u64 {
+        match rx.next().await {
+            Some(Live::Frame(frame)) => frame.seq,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
 
     #[tokio::test]
     async fn the_channel_lives_only_while_someone_listens() {
@@ -108,8 +152,8 @@ mod tests {
         let mut second = fanout.subscribe();
         assert_eq!(fanout.receiver_count(), 2);
         fanout.send(Frame::new(2, "b"));
-        assert_eq!(first.recv().await.unwrap().seq, 2);
-        assert_eq!(second.recv().await.unwrap().seq, 2);
+        assert_eq!(next_seq(&mut first).await, 2);
+        assert_eq!(next_seq(&mut second).await, 2);
 
         drop(first);
         assert!(fanout.sender.lock().is_some(), "one receiver is left");
@@ -118,7 +162,18 @@ mod tests {
 
         let mut again = fanout.subscribe();
         fanout.send(Frame::new(3, "c"));
-        assert_eq!(again.recv().await.unwrap().seq, 3);
+        assert_eq!(next_seq(&mut again).await, 3);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_falls_behind_is_told() {
+        let fanout = Arc::new(LiveFanout::new(16));
+        let mut rx = fanout.subscribe();
+        for seq in 1..=20 {
+            fanout.send(Frame::new(seq, "x"));
+        }
+        assert_eq!(rx.next().await, Some(Live::Lagged));
+        assert_eq!(next_seq(&mut rx).await, 5, "the oldest 4 were overwritten");
     }
 
     #[tokio::test]
@@ -126,9 +181,7 @@ mod tests {
         let fanout = Arc::new(LiveFanout::new(16));
         let mut rx = fanout.subscribe();
         drop(fanout);
-        assert!(matches!(
-            rx.recv().await,
-            Err(broadcast::error::RecvError::Closed)
-        ));
+        assert_eq!(rx.next().await, Some(Live::Closed));
+        assert_eq!(rx.next().await, None);
     }
 }

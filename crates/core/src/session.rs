@@ -328,6 +328,11 @@ impl SessionActor {
                     // A session whose very first command was refused never existed for any
                     // client: forget it rather than leave a record with no run.
                     self.discard = self.last_seq == 0;
+                    if self.discard {
+                        // Out of the map before the client hears of the refusal, so nothing
+                        // it asks next (`get-active-sessions`) still finds the session.
+                        self.shared.sessions.lock().remove(&self.handle.id);
+                    }
                     RunReply::Rejected(e)
                 }
             };

@@ -6,82 +6,84 @@
 //! skipped frames, or frames were journaled before the receiver existed) is filled from the
 //! journal before the next live frame goes out. A slow connection therefore never makes the
 //! server buffer without bound: its receiver lags, and it is caught up from the journal.
+//!
+//! This is the bookkeeping only; the connection's writer drives it, so a frame goes from the
+//! session's fan-out to the socket without another task in between.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc};
-
-use crate::fanout::LiveReceiver;
+use crate::frame::Frame;
 use crate::journal::Journal;
 use crate::store::StoreError;
 
 /// How many frames one journal read returns while catching up.
 const CATCH_UP_BATCH: usize = 512;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ForwardError {
-    #[error("the connection is gone")]
-    ConnectionClosed,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Sends every frame with `seq > delivered` to `out`, then follows the live stream until the
-/// connection closes or the session leaves memory.
-pub async fn forward(
+/// One connection's position in one session's journal.
+pub struct Subscription {
     journal: Arc<Journal>,
-    mut live: LiveReceiver,
-    mut delivered: u64,
-    out: mpsc::Sender<Bytes>,
-) -> Result<(), ForwardError> {
-    catch_up(&journal, &mut delivered, None, &out).await?;
-    loop {
-        match live.recv().await {
-            Ok(frame) => {
-                if frame.seq <= delivered {
-                    continue;
-                }
-                if frame.seq > delivered + 1 {
-                    catch_up(&journal, &mut delivered, Some(frame.seq - 1), &out).await?;
-                }
-                if frame.seq > delivered {
-                    send(&out, frame.bytes).await?;
-                    delivered = frame.seq;
-                }
-            }
-            // Skipped frames are in the journal; the next live frame shows the gap.
-            Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => {
-                return catch_up(&journal, &mut delivered, None, &out).await;
-            }
-        }
-    }
+    /// Every frame up to this seq has been handed to the connection.
+    delivered: u64,
 }
 
-async fn catch_up(
-    journal: &Journal,
-    delivered: &mut u64,
-    up_to: Option<u64>,
-    out: &mpsc::Sender<Bytes>,
-) -> Result<(), ForwardError> {
-    loop {
-        let batch = journal.read_after(*delivered, CATCH_UP_BATCH).await?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        for frame in batch {
-            if up_to.is_some_and(|limit| frame.seq > limit) {
-                return Ok(());
-            }
-            send(out, frame.bytes).await?;
-            *delivered = frame.seq;
-        }
-    }
+/// Where a live frame stands against what was delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Delivered already (it came from the journal during a catch-up).
+    Duplicate,
+    /// The very next frame: send it.
+    Next,
+    /// Frames are missing before it: read them with [`Subscription::missing`] first.
+    Gap,
 }
 
-async fn send(out: &mpsc::Sender<Bytes>, bytes: Bytes) -> Result<(), ForwardError> {
-    out.send(bytes)
-        .await
-        .map_err(|_| ForwardError::ConnectionClosed)
+impl Subscription {
+    pub fn new(journal: Arc<Journal>, delivered: u64) -> Self {
+        Self { journal, delivered }
+    }
+
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// Follows the session's journal anew (the session was loaded again), keeping the
+    /// position: frames already delivered are not sent twice, and none is skipped.
+    pub fn switch_journal(&mut self, journal: Arc<Journal>) {
+        self.journal = journal;
+    }
+
+    pub fn place(&self, frame: &Frame) -> Placement {
+        if frame.seq <= self.delivered {
+            Placement::Duplicate
+        } else if frame.seq == self.delivered + 1 {
+            Placement::Next
+        } else {
+            Placement::Gap
+        }
+    }
+
+    /// Records that `frame` was handed to the connection.
+    pub fn delivered_up_to(&mut self, seq: u64) {
+        self.delivered = self.delivered.max(seq);
+    }
+
+    /// The next frames the connection has not had, up to `up_to` (inclusive) or to the
+    /// journal's head. Empty once there are none; the caller sends them in order.
+    pub async fn missing(&mut self, up_to: Option<u64>) -> Result<Vec<Frame>, StoreError> {
+        if up_to.is_some_and(|limit| limit <= self.delivered) {
+            return Ok(Vec::new());
+        }
+        let mut batch = self
+            .journal
+            .read_after(self.delivered, CATCH_UP_BATCH)
+            .await?;
+        if let Some(limit) = up_to {
+            let keep = batch.partition_point(|f| f.seq <= limit);
+            batch.truncate(keep);
+        }
+        if let Some(last) = batch.last() {
+            self.delivered = last.seq;
+        }
+        Ok(batch)
+    }
 }

@@ -168,6 +168,15 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A write transaction that takes the write lock at its start. The database has other
+/// writers (the conversation log's connection); a deferred transaction that reads first
+/// fails at once with "database is locked" if another writer commits before it writes,
+/// where this one waits out the busy timeout instead.
+fn write_transaction(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)
+}
+
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -227,7 +236,7 @@ fn project_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectRecord> {
 impl SessionStore for SqliteStore {
     fn apply(&self, writes: &[StoreWrite]) -> Result<(), StoreError> {
         let mut conn = self.writer.lock();
-        let tx = conn.transaction().map_err(backend)?;
+        let tx = write_transaction(&mut conn)?;
         {
             // Frames are gathered into chunks (see `journal`); any other write first stores
             // the chunks gathered so far, so the writes keep their order.
@@ -391,7 +400,7 @@ impl SessionStore for SqliteStore {
 
     fn upsert_project(&self, project: &ProjectRecord) -> Result<ProjectRecord, StoreError> {
         let mut conn = self.writer.lock();
-        let tx = conn.transaction().map_err(backend)?;
+        let tx = write_transaction(&mut conn)?;
         let existing = tx
             .query_row(
                 "SELECT id, display_name, path, project_name, created_at FROM projects WHERE path = ?1",
@@ -480,7 +489,7 @@ impl SessionStore for SqliteStore {
         display_name: &str,
     ) -> Result<Option<ProjectRecord>, StoreError> {
         let mut conn = self.writer.lock();
-        let tx = conn.transaction().map_err(backend)?;
+        let tx = write_transaction(&mut conn)?;
         let changed = tx
             .execute(
                 "UPDATE projects SET display_name = ?2 WHERE id = ?1 AND removed_at IS NULL",
@@ -636,7 +645,7 @@ impl SessionStore for SqliteStore {
 
     fn delete_finished_session(&self, id: &SessionId) -> Result<bool, StoreError> {
         let mut conn = self.writer.lock();
-        let tx = conn.transaction().map_err(backend)?;
+        let tx = write_transaction(&mut conn)?;
         let deleted = tx
             .execute(
                 &format!(

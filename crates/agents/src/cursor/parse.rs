@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -69,12 +70,17 @@ fn tree(raw: Option<&RawValue>) -> Option<Value> {
         .filter(|value: &Value| !value.is_null())
 }
 
-/// `message` of an assistant line: only `content` matters.
+/// `message` of an assistant line: only `content` matters, read in the same pass.
 #[derive(Deserialize)]
-struct MessageBody<'a> {
-    #[serde(default, borrow)]
-    content: Option<&'a RawValue>,
+struct MessageBody {
+    #[serde(default)]
+    content: ContentText,
 }
+
+/// `message.content` read in one pass: a string, or the text of every text part joined (a
+/// part without a string `type` counts as text). Any other shape holds no text.
+#[derive(Default)]
+struct ContentText(String);
 
 /// One element of `message.content`; any other field is skipped unread.
 #[derive(Deserialize)]
@@ -82,7 +88,116 @@ struct ContentPart<'a> {
     #[serde(rename = "type", default, borrow)]
     kind: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    text: Option<&'a RawValue>,
+    text: MaybeText<'a>,
+}
+
+impl ContentPart<'_> {
+    fn is_text(&self) -> bool {
+        self.kind
+            .is_none_or(|k| k.get() == r#""text""# || !k.get().starts_with('"'))
+    }
+}
+
+/// A string, borrowed from the line when it has no escapes; `None` for any other value.
+#[derive(Default)]
+struct MaybeText<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for ContentText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = ContentText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("message content")
+            }
+            fn visit_str<E>(self, text: &str) -> Result<ContentText, E> {
+                Ok(ContentText(text.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut parts: A,
+            ) -> Result<ContentText, A::Error> {
+                let mut text = String::new();
+                while let Some(part) = parts.next_element::<ContentPart<'de>>()? {
+                    if let (true, Some(part_text)) = (part.is_text(), part.text.0) {
+                        text.push_str(&part_text);
+                    }
+                }
+                Ok(ContentText(text))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ContentText, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ContentText::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<ContentText, E> {
+                Ok(ContentText::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<ContentText, E> {
+                Ok(ContentText::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<ContentText, E> {
+                Ok(ContentText::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<ContentText, E> {
+                Ok(ContentText::default())
+            }
+            fn visit_unit<E>(self) -> Result<ContentText, E> {
+                Ok(ContentText::default())
+            }
+        }
+        deserializer.deserialize_any(Text)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for MaybeText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = MaybeText<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<MaybeText<'de>, E> {
+                Ok(MaybeText(Some(Cow::Borrowed(text))))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<MaybeText<'de>, E> {
+                Ok(MaybeText(Some(Cow::Owned(text.to_owned()))))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut items: A,
+            ) -> Result<MaybeText<'de>, A::Error> {
+                while items.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MaybeText(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<MaybeText<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeText(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeText<'de>, E> {
+                Ok(MaybeText(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<MaybeText<'de>, E> {
+                Ok(MaybeText(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<MaybeText<'de>, E> {
+                Ok(MaybeText(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<MaybeText<'de>, E> {
+                Ok(MaybeText(None))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeText<'de>, E> {
+                Ok(MaybeText(None))
+            }
+        }
+        deserializer.deserialize_any(Text)
+    }
 }
 
 #[derive(Deserialize)]
@@ -235,32 +350,10 @@ const SUCCESS_OUTCOMES: &[&str] = &[
 /// The text of a message: a string `content`, or every `{type:"text"}` part joined (a part
 /// without a string `type` counts as text).
 fn message_text(message: Option<&RawValue>) -> String {
-    let content = message
-        .and_then(|m| serde_json::from_str::<MessageBody<'_>>(m.get()).ok())
-        .and_then(|m| m.content);
-    let Some(content) = content else {
-        return String::new();
-    };
-    let raw = content.get();
-    if raw.starts_with('"') {
-        return serde_json::from_str::<Cow<'_, str>>(raw)
-            .map(Cow::into_owned)
-            .unwrap_or_default();
-    }
-    if !raw.starts_with('[') {
-        return String::new();
-    }
-    let Ok(parts) = serde_json::from_str::<Vec<ContentPart<'_>>>(raw) else {
-        return String::new();
-    };
-    parts
-        .iter()
-        .filter(|p| {
-            p.kind
-                .is_none_or(|k| k.get() == r#""text""# || !k.get().starts_with('"'))
-        })
-        .filter_map(|p| serde_json::from_str::<Cow<'_, str>>(p.text?.get()).ok())
-        .collect()
+    message
+        .and_then(|m| serde_json::from_str::<MessageBody>(m.get()).ok())
+        .map(|m| m.content.0)
+        .unwrap_or_default()
 }
 
 /// `(name, args, result)` of a `tool_call` object. The tool is the one key ending in

@@ -110,14 +110,17 @@ impl ApiState {
     /// queue closes (or the returned task is aborted, which a connection does when it ends):
     /// those for everyone, and the rest while `watching` (set by `watch-sessions`). A
     /// connection more than 256 notifications behind skips the oldest.
-    pub fn forward(&self, out: mpsc::Sender<Bytes>, watching: Arc<AtomicBool>) -> JoinHandle<()> {
+    pub fn forward<T>(&self, out: mpsc::Sender<T>, watching: Arc<AtomicBool>) -> JoinHandle<()>
+    where
+        T: From<Bytes> + Send + 'static,
+    {
         let mut notifications = self.notifications.subscribe();
         tokio::spawn(async move {
             loop {
                 match notifications.recv().await {
                     Ok(notification) => {
                         if notification.reaches(watching.load(Ordering::Relaxed))
-                            && out.send(notification.bytes).await.is_err()
+                            && out.send(notification.bytes.into()).await.is_err()
                         {
                             return;
                         }

@@ -1,25 +1,23 @@
 //! One WebSocket connection.
 //!
 //! The reader handles client messages one at a time, in order. Everything the connection
-//! receives goes through one bounded queue to one writer task: replies from the reader, and
-//! journaled frames from one subscription task per attached session. When the socket is slow
-//! the queue fills, the subscription tasks wait, their live receivers lag, and they catch up
-//! from the journal later: the server never buffers without bound for a slow client, and the
-//! client never silently misses a frame.
+//! sends is written by one writer task ([`super::writer`]): replies and notifications reach
+//! it through one bounded queue, together with the requests to follow a session or stop;
+//! the frames of the followed sessions it takes from their live fan-outs itself. When the
+//! socket is slow the writer waits, the queue fills, the live receivers lag, and they are
+//! caught up from the journal later: the server never buffers without bound for a slow
+//! client, and the client never silently misses a frame.
 //!
 //! Generic over the socket's halves so it can be driven without a network in unit tests.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, Utf8Bytes};
-use bytes::Bytes;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use axum::extract::ws::Message;
+use futures_util::{Sink, Stream, StreamExt};
 use serde::Serialize;
 use switchboard_core::fanout::LiveReceiver;
 use switchboard_core::session::RunReply;
-use switchboard_core::subscription::{self, ForwardError};
 use switchboard_core::SessionHandle;
 use switchboard_protocol::client::{AgentCommand, ClientMessage, PermissionResponse};
 use switchboard_protocol::server::{
@@ -27,36 +25,10 @@ use switchboard_protocol::server::{
 };
 use switchboard_protocol::{now_ms, ErrorCode, ProtocolError, Provider, SessionId};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::writer::{self, Following, Outgoing};
 use crate::app::AppState;
-
-/// The most frames written before a flush.
-const WRITE_BATCH: usize = 256;
-
-/// Writes `first` and whatever else is already queued (up to [`WRITE_BATCH`]), then flushes
-/// once: one write syscall for a burst instead of one per frame. False when the socket is gone.
-async fn write_burst<W>(sink: &mut W, queue: &mut mpsc::Receiver<Bytes>, first: Bytes) -> bool
-where
-    W: Sink<Message> + Unpin,
-{
-    let mut next = Some(first);
-    let mut written = 0;
-    while let Some(bytes) = next.take() {
-        // Every frame is JSON produced by serde_json, so always UTF-8.
-        if let Ok(text) = Utf8Bytes::try_from(bytes) {
-            if sink.feed(Message::Text(text)).await.is_err() {
-                return false;
-            }
-        }
-        written += 1;
-        if written < WRITE_BATCH {
-            next = queue.try_recv().ok();
-        }
-    }
-    sink.flush().await.is_ok()
-}
 
 /// Messages per second, with a burst allowance.
 struct TokenBucket {
@@ -90,44 +62,28 @@ impl TokenBucket {
     }
 }
 
-pub async fn serve_connection<W, R>(mut sink: W, mut stream: R, state: AppState)
+pub async fn serve_connection<W, R>(sink: W, mut stream: R, state: AppState)
 where
     W: Sink<Message> + Unpin + Send + 'static,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
 {
-    let (out, mut queue) = mpsc::channel::<Bytes>(state.connection_queue_frames.max(1));
+    let (out, queue) = mpsc::channel::<Outgoing>(state.connection_queue_frames.max(1));
     // Every connection hears that the agents' own stores changed outside Switchboard (the
     // seed's broadcast); session list updates, and store changes our own runs made, only
     // after `watch-sessions`.
     let watching = Arc::new(AtomicBool::new(false));
     let notifications = state.api.forward(out.clone(), Arc::clone(&watching));
-    // Pings travel beside the frames so a full frame queue cannot delay them.
-    let (ping, mut pings) = mpsc::channel::<()>(1);
-    let writer = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                bytes = queue.recv() => {
-                    let Some(bytes) = bytes else { break };
-                    if !write_burst(&mut sink, &mut queue, bytes).await {
-                        break;
-                    }
-                }
-                Some(()) = pings.recv() => {
-                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = sink.close().await;
-    });
+    // Pings travel beside the queue so a full queue cannot delay them.
+    let (ping, pings) = mpsc::channel::<()>(1);
+    let following = Following::default();
+    let writer = tokio::spawn(writer::run(sink, queue, pings, Arc::clone(&following)));
     let shutdown = state.shutdown.clone();
     let limits = state.limits.clone();
     let mut rate = TokenBucket::new(limits.messages_per_sec, limits.message_burst);
     let mut connection = Connection {
         state,
         out,
-        subscriptions: HashMap::new(),
+        following,
         watching,
     };
     // Liveness: a half-open connection (a laptop lid closed mid-stream) sends nothing, not
@@ -173,11 +129,10 @@ where
             break;
         }
     }
-    // Closing a connection never stops a session: only this connection's subscriptions end.
-    for (_, task) in connection.subscriptions.drain() {
-        task.abort();
-    }
-    // It holds a sender of the queue: the writer only ends once it is gone too.
+    // Closing a connection never stops a session: only this connection's subscriptions end
+    // (with the writer, which holds their receivers).
+    // The notification task holds a sender of the queue: the writer only ends once it is
+    // gone too.
     notifications.abort();
     drop(connection);
     let _ = writer.await;
@@ -185,8 +140,9 @@ where
 
 struct Connection {
     state: AppState,
-    out: mpsc::Sender<Bytes>,
-    subscriptions: HashMap<SessionId, JoinHandle<()>>,
+    out: mpsc::Sender<Outgoing>,
+    /// The sessions the writer delivers to this connection.
+    following: Following,
     /// Whether the client asked for the session list updates (`watch-sessions`).
     watching: Arc<AtomicBool>,
 }
@@ -356,35 +312,24 @@ impl Connection {
             return self.error(e, Some(request_type.into()), None).await;
         }
         if last_seq.is_some() {
-            // A replay restarts this session's stream; stop the old one first so its frames
-            // cannot arrive around the status reply.
-            if let Some(old) = self.subscriptions.remove(&handle.id) {
-                old.abort();
-                // An abort takes effect at the task's next await; wait for it, so nothing of
-                // the old stream can follow the status reply.
-                let _ = old.await;
-            }
+            // A replay restarts this session's stream; the old one stops first (in the
+            // writer's order), so none of its frames can follow the status reply.
+            let _ = self.out.send(Outgoing::Unfollow(handle.id)).await;
         }
         let status = handle.status();
         self.reply("session-status", &status).await;
-        let already = self
-            .subscriptions
-            .get(&handle.id)
-            .is_some_and(|t| !t.is_finished());
-        match last_seq {
-            // Replay requested: restart this session's subscription from the client's seq.
-            Some(from) => self.start_forwarder(&handle, live, from),
-            None if already => {}
-            None => self.start_forwarder(&handle, live, status.last_seq),
-        }
+        // Without a replay a session already followed keeps its position.
+        let (delivered, replay) = match last_seq {
+            Some(from) => (from, true),
+            None => (status.last_seq, false),
+        };
+        self.follow(&handle, live, delivered, replay).await;
     }
 
     async fn unsubscribe(&mut self, session_ref: &str) {
         match self.state.registry.find(session_ref, None).await {
             Ok(Some(handle)) => {
-                if let Some(task) = self.subscriptions.remove(&handle.id) {
-                    task.abort();
-                }
+                let _ = self.out.send(Outgoing::Unfollow(handle.id)).await;
             }
             Ok(None) => {
                 let e = ProtocolError::new(
@@ -410,11 +355,7 @@ impl Connection {
         &mut self,
         handle: &Arc<SessionHandle>,
     ) -> Result<(), ProtocolError> {
-        if self
-            .subscriptions
-            .get(&handle.id)
-            .is_some_and(|t| !t.is_finished())
-        {
+        if self.is_following(handle.id) {
             return Ok(());
         }
         let live = match self.state.registry.attach_handle(handle) {
@@ -429,17 +370,18 @@ impl Connection {
         };
         self.check_subscriber_room(handle)?;
         let from = handle.journal.head();
-        self.start_forwarder(handle, live, from);
+        self.follow(handle, live, from, false).await;
         Ok(())
+    }
+
+    fn is_following(&self, session: SessionId) -> bool {
+        self.following.lock().contains(&session)
     }
 
     /// Refuses one more subscriber when the session has as many as it allows (this
     /// connection's own subscription does not count against it).
     fn check_subscriber_room(&self, handle: &SessionHandle) -> Result<(), ProtocolError> {
-        let mine = self
-            .subscriptions
-            .get(&handle.id)
-            .is_some_and(|t| !t.is_finished());
+        let mine = self.is_following(handle.id);
         // The receiver just created for this attach is one of the counted subscribers.
         let others = handle
             .subscriber_count()
@@ -456,26 +398,21 @@ impl Connection {
         Ok(())
     }
 
-    fn start_forwarder(&mut self, handle: &Arc<SessionHandle>, live: LiveReceiver, from: u64) {
-        let journal = Arc::clone(&handle.journal);
-        let out = self.out.clone();
-        let session = handle.id;
-        let task = tokio::spawn(async move {
-            match subscription::forward(journal, live, from, out.clone()).await {
-                Ok(()) | Err(ForwardError::ConnectionClosed) => {}
-                Err(ForwardError::Store(e)) => {
-                    tracing::error!(%session, error = %e, "replaying a journal failed");
-                    let frame = ErrorFrame::new(
-                        ErrorCode::Internal,
-                        format!("replaying session {session} failed: {e}"),
-                    );
-                    let _ = out.send(frame.encode().into()).await;
-                }
-            }
-        });
-        if let Some(old) = self.subscriptions.insert(handle.id, task) {
-            old.abort();
-        }
+    async fn follow(
+        &mut self,
+        handle: &Arc<SessionHandle>,
+        live: LiveReceiver,
+        delivered: u64,
+        replay: bool,
+    ) {
+        let follow = Outgoing::Follow {
+            session: handle.id,
+            journal: Arc::clone(&handle.journal),
+            live,
+            delivered,
+            replay,
+        };
+        let _ = self.out.send(follow).await;
     }
 
     async fn reply<B: Serialize>(&self, frame_type: &str, body: &B) {

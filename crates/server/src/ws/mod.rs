@@ -1,7 +1,8 @@
-//! The `/ws` endpoint: one task per connection reads and dispatches client messages; one
-//! writer task sends frames; one subscription task per attached session forwards its journal.
+//! The `/ws` endpoint: per connection, one task reads and dispatches client messages and one
+//! writer task sends everything, including the journaled frames of the sessions it follows.
 
 mod connection;
+mod writer;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
