@@ -4,6 +4,7 @@
 //! transaction per batch, on a dedicated connection; reads (replay, lookups) use a second
 //! connection, so a long replay never waits for a write batch and vice versa.
 
+mod checkpoint;
 pub mod conversations;
 mod journal;
 
@@ -39,10 +40,14 @@ pub enum SqliteStoreError {
     },
     #[error("cannot migrate the database: {0}")]
     Migrate(rusqlite::Error),
+    #[error("cannot start the checkpoint thread: {0}")]
+    Thread(String),
 }
 
 pub struct SqliteStore {
     writer: Mutex<Connection>,
+    /// Copies the WAL back into the database behind the writer (see `checkpoint`).
+    checkpointer: checkpoint::Checkpointer,
     reader: Mutex<Connection>,
     /// Taken after `reader`, only by journal reads.
     row_cache: Mutex<journal::RowCache>,
@@ -115,11 +120,29 @@ pub(crate) fn open_connection(
 
 impl SqliteStore {
     pub fn open(path: &Path, durability: Durability) -> Result<Self, SqliteStoreError> {
+        Self::open_with(path, durability, checkpoint::CheckpointPolicy::default())
+    }
+
+    fn open_with(
+        path: &Path,
+        durability: Durability,
+        policy: checkpoint::CheckpointPolicy,
+    ) -> Result<Self, SqliteStoreError> {
         let writer = open_connection(path, durability)?;
         migrate(&writer).map_err(SqliteStoreError::Migrate)?;
+        // The checkpoint thread does this writer's checkpoints; when the WAL starts over,
+        // the writer trims its file back to the size that triggers a rewind.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .and_then(|()| {
+                writer.pragma_update(None, "journal_size_limit", policy.restart_above as i64)
+            })
+            .map_err(SqliteStoreError::Migrate)?;
         let reader = open_connection(path, durability)?;
+        let checkpointer = checkpoint::Checkpointer::start(path, durability, policy)?;
         Ok(Self {
             writer: Mutex::new(writer),
+            checkpointer,
             reader: Mutex::new(reader),
             row_cache: Mutex::default(),
         })
@@ -237,11 +260,17 @@ impl SessionStore for SqliteStore {
     fn apply(&self, writes: &[StoreWrite]) -> Result<(), StoreError> {
         let mut conn = self.writer.lock();
         let tx = write_transaction(&mut conn)?;
+        let mut written = 0;
         {
             // Frames are gathered into chunks (see `journal`); any other write first stores
             // the chunks gathered so far, so the writes keep their order.
             let mut chunks = journal::ChunkBuilder::default();
             for write in writes {
+                written += match write {
+                    StoreWrite::Frame { bytes, .. } => bytes.len() as u64,
+                    // A session row, or a page of one: small, but not nothing.
+                    _ => 512,
+                };
                 if !matches!(write, StoreWrite::Frame { .. }) {
                     chunks.write(&tx)?;
                 }
@@ -314,7 +343,9 @@ impl SessionStore for SqliteStore {
             }
             chunks.write(&tx)?;
         }
-        tx.commit().map_err(backend)
+        tx.commit().map_err(backend)?;
+        self.checkpointer.committed(written);
+        Ok(())
     }
 
     fn load_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
