@@ -53,7 +53,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 }
                 return Ok(ReadLine::Eof);
             }
-            match available.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', available) {
                 Some(end) => {
                     let result = if let Some(skipped) = self.skipping.take() {
                         ReadLine::TooLong {
