@@ -128,7 +128,7 @@ async fn main() -> Result<()> {
     let mut sections = Vec::new();
     for &scenario in &args.scenarios {
         let (title, body) = match scenario {
-            1 => ("1. Relay, one session", scenarios::relay(&bins, p).await?.0),
+            1 => ("1. Relay, one session", scenarios::relay(&bins, p).await?),
             2 => (
                 "2. Many sessions",
                 scenarios::many_sessions(&bins, p).await?,

@@ -53,14 +53,14 @@ fn mib(bytes: f64) -> f64 {
 
 // ---- 1. relay, one session --------------------------------------------------------------
 
-pub struct RelayPoint {
-    pub subscribers: usize,
-    pub frames: u64,
-    pub rate: f64,
-    pub limit: f64,
+struct RelayPoint {
+    subscribers: usize,
+    frames: u64,
+    rate: f64,
+    limit: f64,
     /// Server CPU per frame produced (each delivered to every subscriber).
-    pub cpu_us: f64,
-    pub lost: u64,
+    cpu_us: f64,
+    lost: u64,
 }
 
 /// One relayed run of `lines` stamped lines, read by `subscribers` clients.
@@ -85,7 +85,7 @@ async fn relay_once(
     ))
 }
 
-pub async fn relay(bins: &Binaries, params: &Params) -> Result<(String, Vec<RelayPoint>)> {
+pub async fn relay(bins: &Binaries, params: &Params) -> Result<String> {
     let server = bins.start(&params.config)?;
     let mut points = Vec::new();
     for &subscribers in &params.subscribers {
@@ -140,7 +140,7 @@ pub async fn relay(bins: &Binaries, params: &Params) -> Result<(String, Vec<Rela
             p.lost
         ));
     }
-    Ok((out, points))
+    Ok(out)
 }
 
 // ---- 6. durability cost -----------------------------------------------------------------

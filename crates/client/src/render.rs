@@ -38,10 +38,6 @@ impl Renderer {
         }
     }
 
-    pub fn is_json(&self) -> bool {
-        self.json
-    }
-
     /// Shows one frame.
     pub fn frame(&mut self, frame: &Frame) -> std::io::Result<()> {
         if self.json {

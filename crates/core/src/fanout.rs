@@ -73,10 +73,9 @@ impl LiveFanout {
 /// What a live receiver yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Live {
+    /// The next frame sent. A receiver that fell behind skips the frames it missed: they
+    /// are in the journal, and the next frame's seq shows the gap.
     Frame(Frame),
-    /// The receiver fell behind and frames were skipped: they are in the journal, and the
-    /// next frame shows the gap.
-    Lagged,
     /// The session left memory; nothing more comes. Yielded once, then the stream ends.
     Closed,
 }
@@ -97,19 +96,17 @@ impl Stream for LiveReceiver {
         if this.closed {
             return Poll::Ready(None);
         }
-        let Some(rx) = this.rx.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match Pin::new(rx).poll_next(cx) {
-            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Live::Frame(frame))),
-            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => {
-                Poll::Ready(Some(Live::Lagged))
-            }
-            Poll::Ready(None) => {
-                this.closed = true;
-                Poll::Ready(Some(Live::Closed))
-            }
-            Poll::Pending => Poll::Pending,
+        let rx = this.rx.as_mut().expect("taken only in drop");
+        loop {
+            return match Pin::new(&mut *rx).poll_next(cx) {
+                Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Live::Frame(frame))),
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => continue,
+                Poll::Ready(None) => {
+                    this.closed = true;
+                    Poll::Ready(Some(Live::Closed))
+                }
+                Poll::Pending => Poll::Pending,
+            };
         }
     }
 }
@@ -166,13 +163,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_receiver_that_falls_behind_is_told() {
+    async fn a_receiver_that_falls_behind_skips_to_what_is_left() {
         let fanout = Arc::new(LiveFanout::new(16));
         let mut rx = fanout.subscribe();
         for seq in 1..=20 {
             fanout.send(Frame::new(seq, "x"));
         }
-        assert_eq!(rx.next().await, Some(Live::Lagged));
         assert_eq!(next_seq(&mut rx).await, 5, "the oldest 4 were overwritten");
     }
 

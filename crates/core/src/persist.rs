@@ -10,8 +10,9 @@
 //!
 //! While a batch gathers, the task sleeps through the window rather than waking for each
 //! frame: at a few thousand frames per second a wake-up per frame cost more than the write.
-//! Acknowledged writes also ring a bell ([`Notify`]) that ends the sleep at once; they
-//! travel in the same queue as frames, so they still commit after everything sent before.
+//! Acknowledged writes also ring a bell ([`Notify`]) that ends the sleep at once (one queued
+//! just before the sleep began waits at most one window); they travel in the same queue as
+//! frames, so they still commit after everything sent before.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -97,7 +98,9 @@ impl Persister {
                 ack: Some(ack),
             })
             .await;
-        self.urgent.notify_one();
+        // Wakes the writer only if it is sleeping through a window now; a stored permit
+        // would cut the next, unrelated window short.
+        self.urgent.notify_waiters();
         rx
     }
 

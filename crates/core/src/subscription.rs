@@ -42,10 +42,6 @@ impl Subscription {
         Self { journal, delivered }
     }
 
-    pub fn delivered(&self) -> u64 {
-        self.delivered
-    }
-
     /// Follows the session's journal anew (the session was loaded again), keeping the
     /// position: frames already delivered are not sent twice, and none is skipped.
     pub fn switch_journal(&mut self, journal: Arc<Journal>) {
@@ -62,9 +58,11 @@ impl Subscription {
         }
     }
 
-    /// Records that `frame` was handed to the connection.
+    /// Records that the frame `seq`, placed `Next` (after any gap was filled), was handed
+    /// to the connection.
     pub fn delivered_up_to(&mut self, seq: u64) {
-        self.delivered = self.delivered.max(seq);
+        debug_assert!(seq > self.delivered);
+        self.delivered = seq;
     }
 
     /// The next frames the connection has not had, up to `up_to` (inclusive) or to the

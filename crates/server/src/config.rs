@@ -65,7 +65,9 @@ pub struct FileConfig {
     pub max_running_sessions: Option<usize>,
     /// An idle session leaves memory after this, in seconds (300).
     pub idle_unload_secs: Option<u64>,
-    /// Frames queued for one connection's socket before its subscriptions wait (1024).
+    /// Replies and notifications queued for one connection's writer before the connection's
+    /// reader waits (1024). Journaled frames do not queue here: a slow subscriber lags on
+    /// the session's fan-out (`subscriber_queue_frames`) and is caught up from the journal.
     pub connection_queue_frames: Option<usize>,
     /// Origins, besides the server's own, whose pages may open cookie-authenticated
     /// WebSockets (for example a reverse proxy's public origin).

@@ -28,14 +28,8 @@ enum Command {
     Schema,
     /// Manage the projects of a running server (add, list, rename, remove).
     Project(switchboard_server::cli::project::ProjectArgs),
-    /// Start a run and stream its answer (terminal client).
-    Chat(switchboard_client::commands::chat::ChatArgs),
-    /// Follow a session's run to its end, across dropped connections (terminal client).
-    Attach(switchboard_client::commands::attach::AttachArgs),
-    /// List the sessions, most recently updated first (terminal client).
-    Sessions(switchboard_client::commands::sessions::SessionsArgs),
-    /// Stop a session's live run (terminal client).
-    Abort(switchboard_client::commands::abort::AbortArgs),
+    #[command(flatten)]
+    Client(TerminalCommand),
     /// Show or rotate the access token kept in the data dir.
     Token {
         #[command(subcommand)]
@@ -103,10 +97,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Chat(args) => terminal_client::run(TerminalCommand::Chat(args)),
-        Command::Attach(args) => terminal_client::run(TerminalCommand::Attach(args)),
-        Command::Sessions(args) => terminal_client::run(TerminalCommand::Sessions(args)),
-        Command::Abort(args) => terminal_client::run(TerminalCommand::Abort(args)),
+        Command::Client(command) => terminal_client::run(command),
         Command::Token { action, data_dir } => match token_command(action, data_dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -46,38 +46,39 @@ fn resolve(args: &ConnectArgs) -> Result<ServerTarget, ClientError> {
     let given_token = args.token.clone().filter(|t| !t.trim().is_empty());
     // The local config is read only when something must come from it, so that a bad or
     // missing local setup does not get in the way of reaching another server.
-    let settings = || {
-        Settings::load(Overrides {
-            data_dir: args.data_dir.clone(),
-            config: args.config.clone(),
-            ..Overrides::default()
-        })
-        .map_err(|e| ClientError::Usage(e.to_string()))
+    let settings = if args.server.is_none() || given_token.is_none() {
+        Some(
+            Settings::load(Overrides {
+                data_dir: args.data_dir.clone(),
+                config: args.config.clone(),
+                ..Overrides::default()
+            })
+            .map_err(|e| ClientError::Usage(e.to_string()))?,
+        )
+    } else {
+        None
     };
-    let base = match &args.server {
-        Some(server) => BaseUrl::parse(server)?,
-        None => local_base(&settings()?),
+    let base = match (&args.server, &settings) {
+        (Some(server), _) => BaseUrl::parse(server)?,
+        (None, Some(settings)) => local_base(settings),
+        (None, None) => unreachable!("the settings are loaded when no --server is given"),
     };
-    let token = match given_token {
-        Some(token) => token,
-        None => {
-            let settings = settings()?;
-            settings
-                .client_token(base.is_loopback())
-                .ok_or_else(|| {
-                    ClientError::Usage(if base.is_loopback() {
-                        format!(
-                            "no token: set SWITCHBOARD_TOKEN, pass --token, or run where {} is readable",
-                            settings.token_path().display()
-                        )
-                    } else {
-                        format!(
-                            "no token for {}: set SWITCHBOARD_TOKEN or pass --token",
-                            base.http_url()
-                        )
-                    })
-                })?
-        }
+    let token = match (given_token, &settings) {
+        (Some(token), _) => token,
+        (None, None) => unreachable!("the settings are loaded when no token is given"),
+        (None, Some(settings)) => settings.client_token(base.is_loopback()).ok_or_else(|| {
+            ClientError::Usage(if base.is_loopback() {
+                format!(
+                    "no token: set SWITCHBOARD_TOKEN, pass --token, or run where {} is readable",
+                    settings.token_path().display()
+                )
+            } else {
+                format!(
+                    "no token for {}: set SWITCHBOARD_TOKEN or pass --token",
+                    base.http_url()
+                )
+            })
+        })?,
     };
     Ok(ServerTarget { base, token })
 }

@@ -50,7 +50,7 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let wanted = resolve(path);
     if let Some(dir) = dev_dir() {
         return match read_from_disk(dir, wanted) {
-            Some((name, bytes)) => respond(&name, None, Body::from(bytes), &method),
+            Some((name, bytes)) => respond(&name, None, Body::from(bytes)),
             None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
         };
     }
@@ -66,12 +66,7 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
         add_headers(&mut response, asset.path, Some(asset.etag));
         return response;
     }
-    respond(
-        asset.path,
-        Some(asset.etag),
-        Body::from(asset.bytes),
-        &method,
-    )
+    respond(asset.path, Some(asset.etag), Body::from(asset.bytes))
 }
 
 /// Paths that belong to the server's own routes, never to the app.
@@ -93,12 +88,9 @@ fn resolve(path: &str) -> &str {
     }
 }
 
-fn respond(name: &str, etag: Option<&str>, body: Body, method: &Method) -> Response {
-    let body = if *method == Method::HEAD {
-        Body::empty()
-    } else {
-        body
-    };
+/// A HEAD request gets the same response: axum sends its headers (with the body's length)
+/// and drops the body.
+fn respond(name: &str, etag: Option<&str>, body: Body) -> Response {
     let mut response = Response::new(body);
     add_headers(&mut response, name, etag);
     response

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use switchboard_protocol::Provider;
 use switchboard_testkit::client::command;
 use switchboard_testkit::model_server::{Fault, ModelServer, Reply, Script};
-use switchboard_testkit::{TestServer, TestServerOptions, WsClient};
+use switchboard_testkit::{TestServer, WsClient};
 
 const KEY: &str = "sk-test-key";
 
@@ -26,22 +26,15 @@ async fn model(script: Script) -> ModelServer {
 }
 
 fn server_for(model: &ModelServer, config: &str, key: &str) -> TestServer {
-    TestServer::start(
-        Path::new(env!("CARGO_BIN_EXE_switchboard")),
-        TestServerOptions {
-            config: config.to_owned(),
-            env: vec![
-                ("SWITCHBOARD_OPENROUTER_URL".into(), model.url()),
-                (
-                    "SWITCHBOARD_LOCAL_URL".into(),
-                    format!("{}/v1", model.url()),
-                ),
-                ("OPENROUTER_API_KEY".into(), key.into()),
-            ],
-            ..Default::default()
-        },
+    let url = model.url();
+    common::server_with(
+        config,
+        &[
+            ("SWITCHBOARD_OPENROUTER_URL", &url),
+            ("SWITCHBOARD_LOCAL_URL", &format!("{url}/v1")),
+            ("OPENROUTER_API_KEY", key),
+        ],
     )
-    .expect("the server starts")
 }
 
 /// The prefix of a provider's frames (`localgpu` for `local`).

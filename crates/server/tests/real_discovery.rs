@@ -7,7 +7,7 @@
 
 mod api_common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,10 +17,6 @@ use switchboard_testkit::client::command;
 use switchboard_testkit::model_server::{ModelServer, Script};
 use switchboard_testkit::real_clis::{real_cli, RealCliHome};
 use switchboard_testkit::{TestServer, TestServerOptions};
-
-fn cli(name: &str) -> PathBuf {
-    real_cli(name)
-}
 
 fn model(provider: &str) -> &'static str {
     match provider {
@@ -68,7 +64,7 @@ impl Rig {
         .map(String::from)
         .chain(["--model".to_owned(), model(provider).to_owned()])
         .collect();
-        let mut child = tokio::process::Command::new(cli(provider))
+        let mut child = tokio::process::Command::new(real_cli(provider))
             .args(&args)
             .current_dir(cwd)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -122,7 +122,7 @@ fn run(conn: &Connection, committed: &mpsc::Receiver<u64>, policy: CheckpointPol
         }
         pending = 0;
         match checkpoint(conn, "PASSIVE") {
-            Ok((wal_pages, _)) if wal_pages * page_size > policy.restart_above => {
+            Ok(wal_pages) if wal_pages * page_size > policy.restart_above => {
                 if let Err(e) = checkpoint(conn, "RESTART") {
                     tracing::warn!(error = %e, "rewinding the WAL failed; trying again later");
                 }
@@ -145,13 +145,10 @@ fn lower_priority() {
     }
 }
 
-/// Runs a checkpoint; returns the WAL's size and how much of it is copied back, in pages.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(u64, u64)> {
+/// Runs a checkpoint; returns the WAL's size in pages.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<u64> {
     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-        Ok((
-            r.get::<_, i64>(1)?.max(0) as u64,
-            r.get::<_, i64>(2)?.max(0) as u64,
-        ))
+        Ok(r.get::<_, i64>(1)?.max(0) as u64)
     })
 }
 

@@ -74,12 +74,8 @@ impl ConversationLog for SqliteConversations {
 
     fn append(&self, conversation: &str, messages: &[Value]) -> Result<(), ConversationError> {
         let mut conn = self.conn.lock();
-        // Immediate: the write lock is taken (waiting out the busy timeout) before the read.
-        // A deferred transaction would read first, and its upgrade to a writer fails at once
-        // with "database is locked" if the session store committed in between.
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(storage)?;
+        // It reads before it writes: see `write_transaction`.
+        let tx = crate::write_transaction(&mut conn).map_err(storage)?;
         let next: i64 = tx
             .query_row(
                 "SELECT COALESCE(MAX(position), 0) FROM conversation_messages \

@@ -347,6 +347,10 @@ mod tests {
         }
     }
 
+    fn frames(session: SessionId, seqs: std::ops::RangeInclusive<u64>) -> Vec<StoreWrite> {
+        seqs.map(|seq| frame(session, seq)).collect()
+    }
+
     fn seqs(frames: &[Frame]) -> Vec<u64> {
         frames.iter().map(|f| f.seq).collect()
     }
@@ -364,9 +368,7 @@ mod tests {
         // Two batches for `a` (1..=5 and 6..=9), interleaved with `b`.
         let first: Vec<_> = (1..=5).flat_map(|s| [frame(a, s), frame(b, s)]).collect();
         store.apply(&first).unwrap();
-        store
-            .apply(&(6..=9).map(|s| frame(a, s)).collect::<Vec<_>>())
-            .unwrap();
+        store.apply(&frames(a, 6..=9)).unwrap();
 
         assert_eq!(
             seqs(&store.read_frames(&a, 0, 100).unwrap()),
@@ -413,17 +415,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir);
         let a = SessionId::new_v4();
-        store
-            .apply(&(1..=4).map(|s| frame(a, s)).collect::<Vec<_>>())
-            .unwrap();
+        store.apply(&frames(a, 1..=4)).unwrap();
         // A retry of an overlapping batch starting at 3 (a new first seq, so a new row).
-        store
-            .apply(&(3..=6).map(|s| frame(a, s)).collect::<Vec<_>>())
-            .unwrap();
+        store.apply(&frames(a, 3..=6)).unwrap();
         // And the same first batch again: ignored.
-        store
-            .apply(&(1..=4).map(|s| frame(a, s)).collect::<Vec<_>>())
-            .unwrap();
+        store.apply(&frames(a, 1..=4)).unwrap();
         assert_eq!(
             seqs(&store.read_frames(&a, 0, 100).unwrap()),
             (1..=6).collect::<Vec<_>>()
@@ -439,13 +435,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir);
         let a = SessionId::new_v4();
-        let mut writes: Vec<_> = (1..=2).map(|s| frame(a, s)).collect();
+        let mut writes = frames(a, 1..=2);
         writes.push(StoreWrite::Frame {
             session: a,
             seq: 3,
             bytes: "{\n\"pretty\": true\n}".to_owned().into(),
         });
-        writes.extend((4..=5).map(|s| frame(a, s)));
+        writes.extend(frames(a, 4..=5));
         store.apply(&writes).unwrap();
         let frames = store.read_frames(&a, 0, 100).unwrap();
         assert_eq!(seqs(&frames), vec![1, 2, 3, 4, 5]);
@@ -533,9 +529,7 @@ mod tests {
             }
         }
         let store = SqliteStore::open(&path, Durability::Process).unwrap();
-        store
-            .apply(&(4..=6).map(|s| frame(a, s)).collect::<Vec<_>>())
-            .unwrap();
+        store.apply(&frames(a, 4..=6)).unwrap();
         let frames = store.read_frames(&a, 1, 100).unwrap();
         assert_eq!(seqs(&frames), vec![2, 3, 4, 5, 6]);
         assert_eq!(&frames[0].bytes[..], b"old2");

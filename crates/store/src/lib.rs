@@ -191,13 +191,14 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// A write transaction that takes the write lock at its start. The database has other
-/// writers (the conversation log's connection); a deferred transaction that reads first
-/// fails at once with "database is locked" if another writer commits before it writes,
-/// where this one waits out the busy timeout instead.
-fn write_transaction(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+/// A write transaction that takes the write lock at its start. The database has two
+/// writers (the session store's and the conversation log's connections); a deferred
+/// transaction that reads first fails at once with "database is locked" if the other one
+/// commits before it writes, where this one waits out the busy timeout instead.
+pub(crate) fn write_transaction(
+    conn: &mut Connection,
+) -> rusqlite::Result<rusqlite::Transaction<'_>> {
     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(backend)
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -259,7 +260,7 @@ fn project_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectRecord> {
 impl SessionStore for SqliteStore {
     fn apply(&self, writes: &[StoreWrite]) -> Result<(), StoreError> {
         let mut conn = self.writer.lock();
-        let tx = write_transaction(&mut conn)?;
+        let tx = write_transaction(&mut conn).map_err(backend)?;
         let mut written = 0;
         {
             // Frames are gathered into chunks (see `journal`); any other write first stores
@@ -431,7 +432,7 @@ impl SessionStore for SqliteStore {
 
     fn upsert_project(&self, project: &ProjectRecord) -> Result<ProjectRecord, StoreError> {
         let mut conn = self.writer.lock();
-        let tx = write_transaction(&mut conn)?;
+        let tx = write_transaction(&mut conn).map_err(backend)?;
         let existing = tx
             .query_row(
                 "SELECT id, display_name, path, project_name, created_at FROM projects WHERE path = ?1",
@@ -520,7 +521,7 @@ impl SessionStore for SqliteStore {
         display_name: &str,
     ) -> Result<Option<ProjectRecord>, StoreError> {
         let mut conn = self.writer.lock();
-        let tx = write_transaction(&mut conn)?;
+        let tx = write_transaction(&mut conn).map_err(backend)?;
         let changed = tx
             .execute(
                 "UPDATE projects SET display_name = ?2 WHERE id = ?1 AND removed_at IS NULL",
@@ -676,7 +677,7 @@ impl SessionStore for SqliteStore {
 
     fn delete_finished_session(&self, id: &SessionId) -> Result<bool, StoreError> {
         let mut conn = self.writer.lock();
-        let tx = write_transaction(&mut conn)?;
+        let tx = write_transaction(&mut conn).map_err(backend)?;
         let deleted = tx
             .execute(
                 &format!(

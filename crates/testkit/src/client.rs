@@ -81,11 +81,13 @@ impl WsClient {
         self.recv_until(|f| is_terminal_for(f, session_id)).await
     }
 
-    /// Asserts nothing arrives for `quiet`.
+    /// Asserts nothing arrives for `quiet`, on a connection that stays open: a closed or
+    /// failed connection is not silence.
     pub async fn expect_silence(&mut self, quiet: Duration) -> Result<()> {
-        match self.recv_timeout(quiet).await {
-            Ok(frame) => bail!("expected silence, got {frame}"),
+        match tokio::time::timeout(quiet, self.recv_timeout(quiet + RECV_TIMEOUT)).await {
             Err(_) => Ok(()),
+            Ok(Ok(frame)) => bail!("expected silence, got {frame}"),
+            Ok(Err(e)) => Err(e.context("expected silence on an open connection")),
         }
     }
 

@@ -78,7 +78,8 @@ struct MessageBody {
 }
 
 /// `message.content` read in one pass: a string, or the text of every text part joined (a
-/// part without a string `type` counts as text). Any other shape holds no text.
+/// part without a string `type` counts as text). Any other shape fails the message, which
+/// [`message_text`] reads as no text.
 #[derive(Default)]
 struct ContentText(String);
 
@@ -124,28 +125,6 @@ impl<'de> Deserialize<'de> for ContentText {
                     }
                 }
                 Ok(ContentText(text))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<ContentText, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(ContentText::default())
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<ContentText, E> {
-                Ok(ContentText::default())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<ContentText, E> {
-                Ok(ContentText::default())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<ContentText, E> {
-                Ok(ContentText::default())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<ContentText, E> {
-                Ok(ContentText::default())
-            }
-            fn visit_unit<E>(self) -> Result<ContentText, E> {
-                Ok(ContentText::default())
             }
         }
         deserializer.deserialize_any(Text)

@@ -55,10 +55,6 @@ impl ChatClient {
         }
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// Sends the request; on a 2xx answer, returns its chunks.
     pub async fn stream(&self, body: &Value) -> Result<BoxStream<'static, ItemResult>, LoopError> {
         let mut request = self

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use switchboard_protocol::api::SessionDetail;
+use switchboard_protocol::api::{ApiErrorCode, SessionDetail};
 use switchboard_protocol::SessionId;
 
 use super::ConnectArgs;
@@ -74,7 +74,7 @@ async fn current_run_start(rest: &dyn Rest, session: &SessionId) -> Result<u64, 
     let detail: SessionDetail = rest::get_json(rest, &format!("/api/sessions/{session}"))
         .await
         .map_err(|e| match e {
-            ClientError::Server { code, .. } if code == "unknown-session" => {
+            ClientError::Server { code, .. } if code == ApiErrorCode::UnknownSession.as_str() => {
                 ClientError::NoSuchSession(session.to_string())
             }
             other => other,

@@ -33,12 +33,16 @@ pub struct ConnectArgs {
     pub json: bool,
 }
 
-/// One terminal-client command.
-#[derive(Debug)]
+/// One terminal-client command (subcommands of the `switchboard` binary).
+#[derive(Debug, clap::Subcommand)]
 pub enum TerminalCommand {
+    /// Start a run and stream its answer (terminal client).
     Chat(chat::ChatArgs),
+    /// Follow a session's run to its end, across dropped connections (terminal client).
     Attach(attach::AttachArgs),
+    /// List the sessions, most recently updated first (terminal client).
     Sessions(sessions::SessionsArgs),
+    /// Stop a session's live run (terminal client).
     Abort(abort::AbortArgs),
 }
 

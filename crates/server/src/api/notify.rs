@@ -121,7 +121,9 @@ impl RecentEnds {
         let over = match change.kind {
             ChangeKind::Started => false,
             ChangeKind::Updated => change.state.is_terminal(),
-            ChangeKind::Removed => true,
+            // Retention pruning (or a refused first command) deletes our own rows; it
+            // never writes an agent's store, so it explains no store change.
+            ChangeKind::Removed => false,
         };
         if over {
             self.ended.insert(change.provider, Instant::now());
@@ -343,8 +345,15 @@ mod tests {
             StoresChangeSource::External
         );
 
-        // A start or a learned native id is no end; the end starts the afterglow.
+        // A start, a learned native id or a pruned session is no end; the end starts the
+        // afterglow.
         let id = SessionId::new_v4();
+        ends.note(&change(
+            id,
+            Provider::Claude,
+            RunState::Completed,
+            ChangeKind::Removed,
+        ));
         ends.note(&change(
             id,
             Provider::Claude,

@@ -314,23 +314,18 @@ impl Connection {
         if last_seq.is_some() {
             // A replay restarts this session's stream; the old one stops first (in the
             // writer's order), so none of its frames can follow the status reply.
-            let _ = self.out.send(Outgoing::Unfollow(handle.id)).await;
+            self.unfollow(handle.id).await;
         }
         let status = handle.status();
         self.reply("session-status", &status).await;
         // Without a replay a session already followed keeps its position.
-        let (delivered, replay) = match last_seq {
-            Some(from) => (from, true),
-            None => (status.last_seq, false),
-        };
-        self.follow(&handle, live, delivered, replay).await;
+        self.follow(&handle, live, last_seq.unwrap_or(status.last_seq))
+            .await;
     }
 
     async fn unsubscribe(&mut self, session_ref: &str) {
         match self.state.registry.find(session_ref, None).await {
-            Ok(Some(handle)) => {
-                let _ = self.out.send(Outgoing::Unfollow(handle.id)).await;
-            }
+            Ok(Some(handle)) => self.unfollow(handle.id).await,
             Ok(None) => {
                 let e = ProtocolError::new(
                     ErrorCode::UnknownSession,
@@ -370,7 +365,7 @@ impl Connection {
         };
         self.check_subscriber_room(handle)?;
         let from = handle.journal.head();
-        self.follow(handle, live, from, false).await;
+        self.follow(handle, live, from).await;
         Ok(())
     }
 
@@ -398,21 +393,20 @@ impl Connection {
         Ok(())
     }
 
-    async fn follow(
-        &mut self,
-        handle: &Arc<SessionHandle>,
-        live: LiveReceiver,
-        delivered: u64,
-        replay: bool,
-    ) {
+    async fn follow(&mut self, handle: &Arc<SessionHandle>, live: LiveReceiver, delivered: u64) {
+        self.following.lock().insert(handle.id);
         let follow = Outgoing::Follow {
             session: handle.id,
             journal: Arc::clone(&handle.journal),
             live,
             delivered,
-            replay,
         };
         let _ = self.out.send(follow).await;
+    }
+
+    async fn unfollow(&mut self, session: SessionId) {
+        self.following.lock().remove(&session);
+        let _ = self.out.send(Outgoing::Unfollow(session)).await;
     }
 
     async fn reply<B: Serialize>(&self, frame_type: &str, body: &B) {

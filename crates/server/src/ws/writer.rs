@@ -45,11 +45,10 @@ pub(crate) enum Outgoing {
         /// Registered before this request was queued, so no frame falls between the
         /// journal and the live stream.
         live: LiveReceiver,
+        /// Where a session not followed yet starts. A session followed already keeps its
+        /// position and only takes the new receiver and journal (it may have been loaded
+        /// again); a `lastSeq` replay sends [`Outgoing::Unfollow`] first, so it starts anew.
         delivered: u64,
-        /// A `lastSeq` replay restarts from `delivered`. Otherwise, if the session is
-        /// followed already, it keeps its position and only takes the new receiver and
-        /// journal (the session may have been loaded again).
-        replay: bool,
     },
     /// Stop delivering a session's frames.
     Unfollow(SessionId),
@@ -67,8 +66,10 @@ impl From<Vec<u8>> for Outgoing {
     }
 }
 
-/// The sessions a connection's writer follows, shared with the connection's reader (which
-/// counts them against the per-session subscriber limit).
+/// The sessions a connection follows, shared by its reader and writer: the reader adds and
+/// removes as it asks the writer to follow or stop, and the writer removes a session whose
+/// subscription ended on its own (the session left memory, or its journal failed). The
+/// reader counts them against the per-session subscriber limit.
 pub(crate) type Following = Arc<Mutex<HashSet<SessionId>>>;
 
 /// Runs until the queue closes or the socket fails, then closes the socket.
@@ -153,22 +154,20 @@ where
                 journal,
                 live,
                 delivered,
-                replay,
             } => {
                 match self.subscriptions.get_mut(&session) {
-                    Some(existing) if !replay => existing.switch_journal(journal),
-                    _ => {
+                    Some(existing) => existing.switch_journal(journal),
+                    None => {
                         self.subscriptions
                             .insert(session, Subscription::new(journal, delivered));
                     }
                 }
                 // Replaces (and so drops) any older receiver of this session.
                 self.live.insert(session, live);
-                self.following.lock().insert(session);
                 self.catch_up(session, None).await
             }
             Outgoing::Unfollow(session) => {
-                self.forget(session);
+                self.drop_subscription(session);
                 Ok(())
             }
         }
@@ -177,8 +176,6 @@ where
     async fn on_live(&mut self, session: SessionId, live: Live) -> Result<(), SocketClosed> {
         match live {
             Live::Frame(frame) => self.deliver(session, frame).await,
-            // The skipped frames are in the journal; the next frame shows the gap.
-            Live::Lagged => Ok(()),
             Live::Closed => {
                 // The session left memory: send what it journaled last, then stop.
                 let result = self.catch_up(session, None).await;
@@ -201,11 +198,8 @@ where
         let Some(subscription) = self.subscriptions.get_mut(&session) else {
             return Ok(());
         };
-        if subscription.place(&frame) != Placement::Duplicate {
-            subscription.delivered_up_to(frame.seq);
-            self.write(frame.bytes).await?;
-        }
-        Ok(())
+        subscription.delivered_up_to(frame.seq);
+        self.write(frame.bytes).await
     }
 
     /// Sends the frames the connection has missed, up to `up_to` or the journal's head. A
@@ -239,9 +233,14 @@ where
         }
     }
 
-    fn forget(&mut self, session: SessionId) {
+    fn drop_subscription(&mut self, session: SessionId) {
         self.subscriptions.remove(&session);
         self.live.remove(&session);
+    }
+
+    /// Ends a subscription the reader did not ask to end.
+    fn forget(&mut self, session: SessionId) {
+        self.drop_subscription(session);
         self.following.lock().remove(&session);
     }
 

@@ -234,7 +234,8 @@ mod tests {
             cwd: &dir,
             run_id,
             env: &env,
-            secret_env: &["SB_TEST_SECRET"],
+            // A variable this process surely has, so the test fails if it reaches the shell.
+            secret_env: &["HOME"],
             abort,
         };
         run(&ctx, &args).await
@@ -244,7 +245,12 @@ mod tests {
     async fn output_status_and_env() {
         let abort = CancellationToken::new();
         let id = run_id();
-        let ok = bash(json!({"command": "echo hi; echo err >&2; echo $SB_TEST_VAR; echo \"[$SB_TEST_SECRET]\""}), &abort, &id).await;
+        let ok = bash(
+            json!({"command": "echo hi; echo err >&2; echo $SB_TEST_VAR; echo \"[$HOME]\""}),
+            &abort,
+            &id,
+        )
+        .await;
         assert_eq!(
             ok,
             BashOutcome::Done {
