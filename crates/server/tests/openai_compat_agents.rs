@@ -219,8 +219,9 @@ async fn a_multi_step_tool_loop_reads_edits_runs_bash_and_answers() {
     let server = server_for(&model, "", KEY);
     std::fs::write(server.project_path().join("notes.txt"), "alpha\n").unwrap();
     let mut client = server.client().await.unwrap();
-    // acceptEdits runs Edit without asking; the allowed list covers this Bash command.
-    let options = json!({"permissionMode": "acceptEdits", "toolsSettings": {"allowedTools": ["Bash(echo:*)"]}});
+    // acceptEdits runs Edit without asking; the allowed list covers both commands of this
+    // Bash chain.
+    let options = json!({"permissionMode": "acceptEdits", "toolsSettings": {"allowedTools": ["Bash(echo:*)", "Bash(cat:*)"]}});
     let (_, frames) = run(
         &mut client,
         "local",
