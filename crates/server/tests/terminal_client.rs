@@ -404,6 +404,60 @@ async fn abort_stops_a_running_chat_which_then_exits_as_aborted() {
     );
 }
 
+/// The abort command follows the session before the server answers, so the output the agent
+/// writes meanwhile reaches it first; it waits for the answer through that output.
+#[tokio::test]
+async fn abort_of_a_session_that_is_streaming_waits_through_its_output_for_the_answer() {
+    let server = common::server();
+    let project = server.project_path().to_str().unwrap().to_owned();
+    let mut chat = switchboard(
+        server.addr,
+        &server.token,
+        &[
+            "chat",
+            "--provider",
+            "cursor",
+            "--project",
+            &project,
+            "--json",
+            "lines=1000000 rate=5000",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(chat.stdout.take().unwrap()).lines();
+    let mut session = None;
+    // Wait until the agent is streaming, so that output is being written as the abort lands.
+    for _ in 0..50 {
+        let line = tokio::time::timeout(PROCESS_TIMEOUT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let frame: Value = serde_json::from_str(&line).unwrap();
+        session.get_or_insert_with(|| frame["sessionId"].as_str().unwrap().to_owned());
+    }
+    let session = session.unwrap();
+
+    let abort = cli(&server, &["abort", &session, "--json"]).await;
+    assert_eq!(abort.status.code(), Some(0), "{}", stderr(&abort));
+    let printed = json_lines(&stdout(&abort));
+    let answer = printed
+        .iter()
+        .position(|f| f["type"] == "session-aborted")
+        .expect("the answer is printed");
+    assert_eq!(printed[answer]["outcome"], "aborted");
+    assert_eq!(printed.last().unwrap()["state"], "aborted");
+
+    while tokio::time::timeout(PROCESS_TIMEOUT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .is_some()
+    {}
+    assert_eq!(chat.wait().await.unwrap().code(), Some(3));
+}
+
 #[tokio::test]
 async fn sessions_lists_and_filters_by_state_provider_and_project() {
     let server = common::server();

@@ -32,14 +32,21 @@ pub async fn run(target: ServerTarget, args: AbortArgs) -> Result<u8, ClientErro
     let mut connection = Connection::open(&target).await?;
     connection.send(&messages::abort(&args.session)).await?;
     let outcome = tokio::time::timeout(STOP_TIMEOUT, async {
-        let answer = next_answer(&mut connection, json).await?;
-        let (session, seq, outcome) = match &answer.message {
-            Some(ServerMessageSchema::SessionAborted(SessionAbortedFrame::Journaled(j))) => (
-                j.header.session_id.to_string(),
-                j.header.seq,
-                j.body.outcome,
-            ),
-            _ => return Err(ClientError::NoSuchSession(args.session.clone())),
+        // The server follows the session for us before it answers, so the session's own
+        // frames (its output so far) may come ahead of the answer; they are not the answer.
+        let (session, seq, outcome) = loop {
+            let frame = next_answer(&mut connection, json).await?;
+            match &frame.message {
+                Some(ServerMessageSchema::SessionAborted(SessionAbortedFrame::Journaled(j))) => {
+                    break (
+                        j.header.session_id.to_string(),
+                        j.header.seq,
+                        j.body.outcome,
+                    )
+                }
+                _ if frame.seq().is_some() => continue,
+                _ => return Err(ClientError::NoSuchSession(args.session.clone())),
+            }
         };
         if outcome == AbortOutcome::Aborted && !args.no_wait {
             // The terminal state comes once the agent and its descendants are gone.
