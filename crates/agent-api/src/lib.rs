@@ -18,11 +18,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::value::RawValue;
 use serde_json::Value;
 use switchboard_protocol::event::AgentEvent;
 use switchboard_protocol::lifecycle::AgentExit;
-use switchboard_protocol::{PermissionMode, Provider, SessionId};
+use switchboard_protocol::{PermissionMode, Provider, RawJson, SessionId};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -144,14 +143,16 @@ pub struct AgentLine {
     pub event: AgentEvent,
     /// The provider's own line as JSON: the parsed line for JSON output, a JSON string for
     /// anything else (stderr, plain text).
-    pub raw: Box<RawValue>,
+    pub raw: RawJson,
 }
 
 impl AgentLine {
     /// A non-JSON line (stderr or plain stdout): `data` is the text as a JSON string.
     pub fn text(event: AgentEvent, text: &str) -> Self {
-        let raw = serde_json::value::to_raw_value(text).expect("a string always serializes");
-        Self { event, raw }
+        Self {
+            event,
+            raw: RawJson::string(text),
+        }
     }
 }
 

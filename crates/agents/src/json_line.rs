@@ -3,9 +3,9 @@
 //! raw value (`data`), so the line is parsed once and passed on unchanged.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use switchboard_agent_api::{AgentLine, AgentOutput};
 use switchboard_protocol::event::{AgentEvent, NoticeLevel};
+use switchboard_protocol::RawJson;
 
 /// One stdout line, read.
 pub enum JsonLine<'a, T> {
@@ -47,9 +47,9 @@ pub fn read<'a, T: Deserialize<'a>>(
     }
 }
 
-/// The raw value of a line that [`read`] parsed.
-pub fn raw(text: &str) -> Box<RawValue> {
-    RawValue::from_string(text.to_owned()).expect("the line parsed as JSON")
+/// The raw value of a line that [`read`] parsed (so it is not parsed again).
+pub fn raw(text: &str) -> RawJson {
+    RawJson::parsed(text.to_owned())
 }
 
 /// The binary of a provider: `$<var>` when set and not empty, else `default` on `PATH`.

@@ -298,8 +298,9 @@ async fn blocking<T: Send + 'static>(
 mod tests {
     use super::*;
     use switchboard_protocol::server::{
-        encode_journaled, AgentResponseOut, JournalHeader, SessionAccepted, SessionStateChanged,
+        encode_journaled, FrameEncoder, JournalHeader, SessionAccepted, SessionStateChanged,
     };
+    use switchboard_protocol::RawJson;
     use switchboard_protocol::{Provider, TerminalReason};
 
     fn header(seq: u64) -> JournalHeader {
@@ -312,12 +313,21 @@ mod tests {
         }
     }
 
+    fn response(seq: u64, event: AgentEvent) -> Frame {
+        let raw = RawJson::parse(r#"{"type":"x","event":{"kind":"tool-call"}}"#.into()).unwrap();
+        let mut out = Vec::new();
+        FrameEncoder::for_header(&header(seq)).encode_response(
+            "claude-response",
+            seq,
+            &event,
+            &raw,
+            &mut out,
+        );
+        Frame::new(seq, out)
+    }
+
     #[test]
     fn tally_counts_runs_usage_and_tools() {
-        let raw = serde_json::value::RawValue::from_string(
-            r#"{"type":"x","event":{"kind":"tool-call"}}"#.into(),
-        )
-        .unwrap();
         let frames = vec![
             Frame::new(
                 1,
@@ -333,50 +343,26 @@ mod tests {
                     },
                 ),
             ),
-            Frame::new(
+            response(
                 2,
-                encode_journaled(
-                    "claude-response",
-                    &header(2),
-                    &AgentResponseOut {
-                        event: &AgentEvent::Usage {
-                            input_tokens: 3,
-                            output_tokens: 4,
-                            cache_read_tokens: Some(5),
-                            cache_write_tokens: None,
-                            cost_usd: Some(0.5),
-                        },
-                        data: &raw,
-                    },
-                ),
+                AgentEvent::Usage {
+                    input_tokens: 3,
+                    output_tokens: 4,
+                    cache_read_tokens: Some(5),
+                    cache_write_tokens: None,
+                    cost_usd: Some(0.5),
+                },
             ),
-            Frame::new(
+            response(
                 3,
-                encode_journaled(
-                    "claude-response",
-                    &header(3),
-                    &AgentResponseOut {
-                        event: &AgentEvent::ToolCall {
-                            id: "t".into(),
-                            name: "Bash".into(),
-                            input: serde_json::json!({}),
-                        },
-                        data: &raw,
-                    },
-                ),
+                AgentEvent::ToolCall {
+                    id: "t".into(),
+                    name: "Bash".into(),
+                    input: serde_json::json!({}),
+                },
             ),
             // The agent's own line mentions a tool call, but the event is text: not counted.
-            Frame::new(
-                4,
-                encode_journaled(
-                    "claude-response",
-                    &header(4),
-                    &AgentResponseOut {
-                        event: &AgentEvent::Other,
-                        data: &raw,
-                    },
-                ),
-            ),
+            response(4, AgentEvent::Other),
             Frame::new(
                 5,
                 encode_journaled(

@@ -24,12 +24,13 @@ use switchboard_protocol::client::PermissionResponse;
 use switchboard_protocol::event::{AgentEvent, NoticeLevel};
 use switchboard_protocol::lifecycle::{AgentExit, RunLifecycle, TerminalReason};
 use switchboard_protocol::server::{
-    encode_journaled, AbortOutcome, AgentComplete, AgentErrorFrame, AgentResponseOut,
-    JournalHeader, PermissionCancelReason, PermissionCancelled, PermissionRequest, SessionAborted,
-    SessionAccepted, SessionCreated, SessionQueued, SessionStateChanged, SessionStatus,
-    TokenBudget, TokenBudgetData,
+    AbortOutcome, AgentComplete, AgentErrorFrame, FrameEncoder, PermissionCancelReason,
+    PermissionCancelled, PermissionRequest, SessionAborted, SessionAccepted, SessionCreated,
+    SessionQueued, SessionStateChanged, SessionStatus, TokenBudget, TokenBudgetData,
 };
-use switchboard_protocol::{now_ms, ErrorCode, ProtocolError, Provider, RunState, SessionId};
+use switchboard_protocol::{
+    now_ms, ErrorCode, ProtocolError, Provider, RawJson, RunState, SessionId,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,10 @@ use crate::frame::Frame;
 use crate::journal::Journal;
 use crate::registry::Shared;
 use crate::store::{SessionRecord, SessionUpdate, StoreWrite};
+
+/// The largest encoding buffer a session keeps between frames; a bigger frame (a long result
+/// line) gets a buffer of its own that is freed after it.
+const MAX_KEPT_SCRATCH: usize = 64 * 1024;
 
 /// A command ready to run: its session is resolved and its paths are confined.
 #[derive(Debug, Clone)]
@@ -193,6 +198,13 @@ pub(crate) fn spawn(
         response_type: format!("{prefix}-response"),
         complete_type: format!("{prefix}-complete"),
         error_type: format!("{prefix}-error"),
+        encoder: FrameEncoder::new(
+            record.id,
+            record.provider,
+            record.project_name.as_deref(),
+            record.project_id.as_deref(),
+        ),
+        scratch: Vec::new(),
     };
     shared.tracker.spawn(actor.run());
     handle
@@ -242,6 +254,12 @@ struct SessionActor {
     response_type: String,
     complete_type: String,
     error_type: String,
+    /// The session's constant header fields, encoded once.
+    encoder: FrameEncoder,
+    /// Where frames are encoded before being copied out at their exact size. Kept while a run
+    /// streams (so a frame costs one allocation, not a buffer grown step by step); a session
+    /// without a run holds none.
+    scratch: Vec<u8>,
 }
 
 impl SessionActor {
@@ -583,16 +601,7 @@ impl SessionActor {
                     self.learn_native_id(id.clone()).await;
                 }
                 self.ensure_created().await;
-                let frame_type = std::mem::take(&mut self.response_type);
-                self.emit(
-                    &frame_type,
-                    &AgentResponseOut {
-                        event: &line.event,
-                        data: &line.raw,
-                    },
-                )
-                .await;
-                self.response_type = frame_type;
+                self.emit_response(&line.event, &line.raw).await;
             }
             Some(AgentOutput::TokenBudget(report)) => {
                 self.ensure_created().await;
@@ -636,18 +645,8 @@ impl SessionActor {
             level: NoticeLevel::Warning,
             message,
         };
-        let frame_type = std::mem::take(&mut self.response_type);
         // `data` is null: the line is the server's, not the agent's.
-        let data = serde_json::value::RawValue::from_string("null".into()).expect("null is JSON");
-        self.emit(
-            &frame_type,
-            &AgentResponseOut {
-                event: &event,
-                data: &data,
-            },
-        )
-        .await;
-        self.response_type = frame_type;
+        self.emit_response(&event, &RawJson::null()).await;
     }
 
     async fn ask_permission(&mut self, ask: PermissionAsk) {
@@ -865,14 +864,26 @@ impl SessionActor {
     /// Journals one frame: seq, serialize once, ring, persistence queue, subscribers.
     async fn emit<B: Serialize + ?Sized>(&mut self, frame_type: &str, body: &B) -> Frame {
         let seq = self.next_seq().await;
-        let header = JournalHeader {
-            session_id: self.handle.id,
-            provider: self.handle.provider,
-            seq,
-            project_name: self.handle.project_name.clone(),
-            project_id: self.handle.project_id.clone(),
-        };
-        let frame = Frame::new(seq, encode_journaled(frame_type, &header, body));
+        self.scratch.clear();
+        self.encoder
+            .encode(frame_type, seq, body, &mut self.scratch);
+        self.journal_frame(seq).await
+    }
+
+    /// [`Self::emit`] for a line of agent output (`<provider>-response`).
+    async fn emit_response(&mut self, event: &AgentEvent, data: &RawJson) -> Frame {
+        let seq = self.next_seq().await;
+        self.scratch.clear();
+        self.encoder
+            .encode_response(&self.response_type, seq, event, data, &mut self.scratch);
+        self.journal_frame(seq).await
+    }
+
+    async fn journal_frame(&mut self, seq: u64) -> Frame {
+        let frame = Frame::new(seq, Bytes::copy_from_slice(&self.scratch));
+        if self.run.is_none() || self.scratch.capacity() > MAX_KEPT_SCRATCH {
+            self.scratch = Vec::new();
+        }
         self.handle.journal.append(frame.clone());
         let watermark = self.handle.journal.persisted_watermark();
         self.shared

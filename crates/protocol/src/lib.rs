@@ -12,6 +12,7 @@ pub mod event;
 pub mod ids;
 pub mod lifecycle;
 pub mod project;
+pub mod raw_json;
 pub mod schema;
 pub mod server;
 
@@ -20,6 +21,7 @@ pub use error::{ErrorCode, ProtocolError};
 pub use event::AgentEvent;
 pub use ids::{PermissionMode, Provider, SessionId};
 pub use lifecycle::{RunLifecycle, RunState, TerminalReason};
+pub use raw_json::RawJson;
 
 /// Milliseconds since the Unix epoch, the time unit of every `*At`/`startTime` field.
 pub fn now_ms() -> u64 {

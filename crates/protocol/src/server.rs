@@ -7,8 +7,8 @@
 //!   `session-aborted` for an unknown session) go only to the connection that asked, and
 //!   have no `seq`.
 //!
-//! A journaled frame is serialized once, by [`encode_journaled`], and the same bytes go to the
-//! journal and to every socket.
+//! A journaled frame is serialized once, by a session's [`FrameEncoder`], and the same bytes go
+//! to the journal and to every socket.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +20,7 @@ use crate::error::ErrorCode;
 use crate::event::AgentEvent;
 use crate::ids::{Provider, SessionId};
 use crate::lifecycle::{RunState, TerminalReason};
+use crate::raw_json::RawJson;
 
 /// The fields every journaled frame starts with.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -45,32 +46,125 @@ pub struct Journaled<B> {
     pub body: B,
 }
 
-#[derive(Serialize)]
-struct JournaledOut<'a, B: Serialize + ?Sized> {
-    #[serde(rename = "type")]
-    frame_type: &'a str,
-    #[serde(flatten)]
-    header: &'a JournalHeader,
-    #[serde(flatten)]
-    body: &'a B,
+/// The part of a session's journaled frames that never changes, encoded once per session.
+///
+/// Every frame of a session repeats its id, provider and project; encoding them for each frame
+/// (a UUID formatted, strings escaped, and serde's `flatten` machinery around it all) was a
+/// fifth of the cost of a frame. Only `type`, `seq` and the body change.
+#[derive(Debug, Clone)]
+pub struct FrameEncoder {
+    /// `,"sessionId":"…","provider":"…","seq":`
+    before_seq: Box<[u8]>,
+    /// `,"projectName":"…","projectId":"…"` (each only when known)
+    after_seq: Box<[u8]>,
+}
+
+impl FrameEncoder {
+    pub fn new(
+        session_id: SessionId,
+        provider: Provider,
+        project_name: Option<&str>,
+        project_id: Option<&str>,
+    ) -> Self {
+        let mut before_seq = Vec::with_capacity(96);
+        before_seq.extend_from_slice(b",\"sessionId\":\"");
+        before_seq.extend_from_slice(session_id.to_string().as_bytes());
+        before_seq.extend_from_slice(b"\",\"provider\":\"");
+        before_seq.extend_from_slice(provider.as_str().as_bytes());
+        before_seq.extend_from_slice(b"\",\"seq\":");
+        let mut after_seq = Vec::new();
+        for (key, value) in [("projectName", project_name), ("projectId", project_id)] {
+            if let Some(value) = value {
+                after_seq.extend_from_slice(b",\"");
+                after_seq.extend_from_slice(key.as_bytes());
+                after_seq.extend_from_slice(b"\":");
+                write_json(&mut after_seq, value);
+            }
+        }
+        Self {
+            before_seq: before_seq.into(),
+            after_seq: after_seq.into(),
+        }
+    }
+
+    pub fn for_header(header: &JournalHeader) -> Self {
+        Self::new(
+            header.session_id,
+            header.provider,
+            header.project_name.as_deref(),
+            header.project_id.as_deref(),
+        )
+    }
+
+    /// Appends `{"type":…,<header>,<the body's fields>}` to `out`. The body must serialize as
+    /// a JSON object (every journaled body is a struct).
+    pub fn encode<B: Serialize + ?Sized>(
+        &self,
+        frame_type: &str,
+        seq: u64,
+        body: &B,
+        out: &mut Vec<u8>,
+    ) {
+        self.header(frame_type, seq, out);
+        let start = out.len();
+        write_json(out, body);
+        debug_assert_eq!(out.get(start), Some(&b'{'), "a journaled body is an object");
+        if out.len() - start == 2 {
+            // `{}`: no fields to add.
+            out.truncate(start);
+            out.push(b'}');
+        } else {
+            // The body's fields continue the header's object.
+            out[start] = b',';
+        }
+    }
+
+    /// Appends a `<provider>-response` frame: `"event"` serialized, `"data"` copied from the
+    /// agent's line as it is.
+    pub fn encode_response(
+        &self,
+        frame_type: &str,
+        seq: u64,
+        event: &AgentEvent,
+        data: &RawJson,
+        out: &mut Vec<u8>,
+    ) {
+        self.header(frame_type, seq, out);
+        out.extend_from_slice(b",\"event\":");
+        write_json(out, event);
+        out.extend_from_slice(b",\"data\":");
+        out.extend_from_slice(data.get().as_bytes());
+        out.push(b'}');
+    }
+
+    /// The bytes of a frame apart from its body, for sizing a buffer.
+    pub fn header_len(&self, frame_type: &str) -> usize {
+        // `{"type":"…"` + the seq's digits (at most 20).
+        10 + frame_type.len() + self.before_seq.len() + 20 + self.after_seq.len()
+    }
+
+    fn header(&self, frame_type: &str, seq: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"type\":");
+        write_json(out, frame_type);
+        out.extend_from_slice(&self.before_seq);
+        write_json(out, &seq);
+        out.extend_from_slice(&self.after_seq);
+    }
+}
+
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("protocol values always serialize");
 }
 
 /// Serializes a journaled frame once; the bytes are shared by the journal and every socket.
+/// A session's actor keeps a [`FrameEncoder`] instead of encoding its header for every frame.
 pub fn encode_journaled<B: Serialize + ?Sized>(
     frame_type: &str,
     header: &JournalHeader,
     body: &B,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    serde_json::to_writer(
-        &mut out,
-        &JournaledOut {
-            frame_type,
-            header,
-            body,
-        },
-    )
-    .expect("journaled frames always serialize");
+    FrameEncoder::for_header(header).encode(frame_type, header.seq, body, &mut out);
     out
 }
 
@@ -193,14 +287,6 @@ pub struct AgentResponse {
     pub event: AgentEvent,
     /// The provider's own line, unchanged: a JSON value, or a string for a non-JSON line.
     pub data: Value,
-}
-
-/// Borrowing twin of [`AgentResponse`] for the hot path: `data` is the agent's line, copied
-/// into the frame without being parsed into a tree again.
-#[derive(Serialize)]
-pub struct AgentResponseOut<'a> {
-    pub event: &'a AgentEvent,
-    pub data: &'a serde_json::value::RawValue,
 }
 
 /// `<provider>-complete`: the run ended (completed, or aborted with `aborted: true`).
@@ -506,24 +592,52 @@ mod tests {
 
     #[test]
     fn response_keeps_raw_data_byte_for_byte() {
-        let raw = serde_json::value::RawValue::from_string(
-            r#"{"type":"user","z":1,  "a":[1, 2]}"#.into(),
-        )
-        .unwrap();
-        let bytes = encode_journaled(
+        let raw = RawJson::parse(r#"{"type":"user","z":1,  "a":[1, 2]}"#.into()).unwrap();
+        let mut out = Vec::new();
+        FrameEncoder::for_header(&header()).encode_response(
             "cursor-response",
-            &header(),
-            &AgentResponseOut {
-                event: &AgentEvent::Other,
-                data: &raw,
-            },
+            7,
+            &AgentEvent::Other,
+            &raw,
+            &mut out,
         );
-        let text = String::from_utf8(bytes).unwrap();
-        assert!(
-            text.ends_with(
-                r#""event":{"kind":"other"},"data":{"type":"user","z":1,  "a":[1, 2]}}"#
-            ),
-            "{text}"
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"cursor-response","sessionId":"2f1e7a4c-8d7b-4c36-9a51-0c3d2b1a9e8f","provider":"cursor","seq":7,"projectName":"-srv-demo","event":{"kind":"other"},"data":{"type":"user","z":1,  "a":[1, 2]}}"#
+        );
+        let parsed: ServerMessageSchema = serde_json::from_str(&text).unwrap();
+        assert!(matches!(parsed, ServerMessageSchema::CursorResponse(_)));
+    }
+
+    #[test]
+    fn the_encoder_escapes_the_project_and_appends_to_what_is_there() {
+        let encoder = FrameEncoder::new(
+            SessionId::parse("2f1e7a4c-8d7b-4c36-9a51-0c3d2b1a9e8f").unwrap(),
+            Provider::Claude,
+            Some("a \"quoted\" name"),
+            Some("p1"),
+        );
+        let mut out = b"[".to_vec();
+        encoder.encode(
+            "session-created-empty",
+            u64::MAX,
+            &serde_json::Map::new(),
+            &mut out,
+        );
+        out.push(b',');
+        encoder.encode("session-aborted", 1, &json!({"success": false}), &mut out);
+        out.push(b']');
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            json!([
+                {"type":"session-created-empty","sessionId":"2f1e7a4c-8d7b-4c36-9a51-0c3d2b1a9e8f",
+                 "provider":"claude","seq":u64::MAX,"projectName":"a \"quoted\" name","projectId":"p1"},
+                {"type":"session-aborted","sessionId":"2f1e7a4c-8d7b-4c36-9a51-0c3d2b1a9e8f",
+                 "provider":"claude","seq":1,"projectName":"a \"quoted\" name","projectId":"p1",
+                 "success":false}
+            ])
         );
     }
 

@@ -17,7 +17,7 @@ use switchboard_agent_api::{
 };
 use switchboard_protocol::event::AgentEvent;
 use switchboard_protocol::lifecycle::AgentExit;
-use switchboard_protocol::Provider;
+use switchboard_protocol::{Provider, RawJson};
 use tokio::sync::oneshot;
 
 pub struct FakeAgent {
@@ -68,9 +68,7 @@ fn parse(prompt: &str) -> Script {
 }
 
 fn line(event: AgentEvent) -> AgentOutput {
-    let raw =
-        serde_json::value::to_raw_value(&json!({"fake": serde_json::to_value(&event).unwrap()}))
-            .unwrap();
+    let raw = RawJson::from_value(&json!({"fake": serde_json::to_value(&event).unwrap()}));
     AgentOutput::Line(AgentLine { event, raw })
 }
 

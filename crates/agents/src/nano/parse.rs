@@ -23,6 +23,7 @@ use serde_json::Value;
 use switchboard_agent_api::{AgentLine, AgentOutput, TokenBudgetReport};
 use switchboard_protocol::event::{AgentEvent, NoticeLevel};
 use switchboard_protocol::lifecycle::AgentExit;
+use switchboard_protocol::RawJson;
 
 use crate::json_line;
 use crate::supervisor::OutputParser;
@@ -321,11 +322,8 @@ impl OutputParser for NanoParser {
             raw: whole,
         }));
         for (event, part) in found {
-            let raw = part.map_or_else(
-                || RawValue::from_string(text.to_owned()),
-                |part| RawValue::from_string(part.get().to_owned()),
-            );
-            let raw = raw.expect("a part of a JSON line is JSON");
+            // A part of a parsed line is JSON that has been parsed.
+            let raw = RawJson::parsed(part.map_or(text, RawValue::get).to_owned());
             out.push(AgentOutput::Line(AgentLine { event, raw }));
         }
         out.append(&mut extra);

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 use switchboard_agent_api::{AgentLine, AgentOutput, TokenBudgetReport};
 use switchboard_protocol::event::AgentEvent;
+use switchboard_protocol::RawJson;
 
 use super::delta::Usage;
 
@@ -12,8 +13,10 @@ use super::delta::Usage;
 const RESULT_FRAME_CHARS: usize = 2000;
 
 fn line(event: AgentEvent, raw: Value) -> AgentOutput {
-    let raw = serde_json::value::to_raw_value(&raw).expect("a JSON value always serializes");
-    AgentOutput::Line(AgentLine { event, raw })
+    AgentOutput::Line(AgentLine {
+        event,
+        raw: RawJson::from_value(&raw),
+    })
 }
 
 pub fn text_delta(text: &str) -> AgentOutput {
