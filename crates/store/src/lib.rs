@@ -257,6 +257,18 @@ fn project_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectRecord> {
     })
 }
 
+/// Runs a statement of the persistence batch, prepared once per connection: the same few
+/// statements run in every batch, and preparing (parsing the SQL) cost more than running them.
+fn execute_cached(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute(params))
+        .map_err(backend)
+}
+
 impl SessionStore for SqliteStore {
     fn apply(&self, writes: &[StoreWrite]) -> Result<(), StoreError> {
         let mut conn = self.writer.lock();
@@ -282,7 +294,8 @@ impl SessionStore for SqliteStore {
                         bytes,
                     } => chunks.push(*session, *seq, bytes),
                     StoreWrite::CreateSession(r) => {
-                        tx.execute(
+                        execute_cached(
+                            &tx,
                             "INSERT INTO sessions (id, provider, project_id, project_name, cwd, native_id, model, \
                              state, created_at, updated_at, start_time, seq_reserved, live_run) \
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
@@ -302,11 +315,11 @@ impl SessionStore for SqliteStore {
                                 r.seq_reserved as i64,
                                 r.live_run,
                             ],
-                        )
-                        .map_err(backend)?;
+                        )?;
                     }
                     StoreWrite::UpdateSession(u) => {
-                        tx.execute(
+                        execute_cached(
+                            &tx,
                             "UPDATE sessions SET state = ?2, native_id = ?3, model = ?4, updated_at = ?5, \
                              start_time = ?6, live_run = ?7 WHERE id = ?1",
                             params![
@@ -318,27 +331,26 @@ impl SessionStore for SqliteStore {
                                 u.start_time.map(|t| t as i64),
                                 u.live_run,
                             ],
-                        )
-                        .map_err(backend)?;
+                        )?;
                     }
                     StoreWrite::DeleteSession(session) => {
-                        tx.execute(
+                        execute_cached(
+                            &tx,
                             "DELETE FROM sessions WHERE id = ?1",
                             params![session.to_string()],
-                        )
-                        .map_err(backend)?;
-                        tx.execute(
+                        )?;
+                        execute_cached(
+                            &tx,
                             "DELETE FROM journal WHERE session = ?1",
                             params![&session.as_uuid().as_bytes()[..]],
-                        )
-                        .map_err(backend)?;
+                        )?;
                     }
                     StoreWrite::SetSeqReserved { session, seq } => {
-                        tx.execute(
+                        execute_cached(
+                            &tx,
                             "UPDATE sessions SET seq_reserved = ?2 WHERE id = ?1",
                             params![session.to_string(), *seq as i64],
-                        )
-                        .map_err(backend)?;
+                        )?;
                     }
                 }
             }

@@ -44,8 +44,8 @@ struct Line<'a> {
     subtype: Option<&'a str>,
     #[serde(default)]
     session_id: Option<String>,
-    #[serde(default, borrow)]
-    message: Option<&'a RawValue>,
+    #[serde(default)]
+    message: Message,
     #[serde(default)]
     text: Option<String>,
     #[serde(default)]
@@ -70,64 +70,228 @@ fn tree(raw: Option<&RawValue>) -> Option<Value> {
         .filter(|value: &Value| !value.is_null())
 }
 
-/// `message` of an assistant line: only `content` matters, read in the same pass.
-#[derive(Deserialize)]
-struct MessageBody {
-    #[serde(default)]
-    content: ContentText,
-}
-
-/// `message.content` read in one pass: a string, or the text of every text part joined (a
-/// part without a string `type` counts as text). Any other shape fails the message, which
-/// [`message_text`] reads as no text.
+/// `message`, read in the line's own pass: it is most of an assistant line's bytes, and
+/// taking it as a raw slice to parse again later scanned it twice. Any shape reads without
+/// failing the line.
 #[derive(Default)]
-struct ContentText(String);
-
-/// One element of `message.content`; any other field is skipped unread.
-#[derive(Deserialize)]
-struct ContentPart<'a> {
-    #[serde(rename = "type", default, borrow)]
-    kind: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    text: MaybeText<'a>,
+enum Message {
+    /// Absent, or `null`.
+    #[default]
+    None,
+    Text(String),
+    /// An object: the text of its `content` (see [`ContentText`]); `None` when `content` has
+    /// another shape, which reads as no text.
+    Object {
+        text: Option<String>,
+    },
+    /// Any other value.
+    Other,
 }
 
-impl ContentPart<'_> {
-    fn is_text(&self) -> bool {
-        self.kind
-            .is_none_or(|k| k.get() == r#""text""# || !k.get().starts_with('"'))
-    }
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum MessageKey {
+    Content,
+    #[serde(other)]
+    Other,
+}
+
+/// `message.content`: a string, or the text of every text part joined (a part without a
+/// string `type` counts as text). `None` for any other shape, or an array holding a part
+/// that is not an object.
+struct ContentText(Option<String>);
+
+/// One element of `message.content`.
+enum ContentPart<'a> {
+    /// An object; its text when it is a text part with a string `text`.
+    Object(Option<Cow<'a, str>>),
+    NotAnObject,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum PartKey {
+    Type,
+    Text,
+    #[serde(other)]
+    Other,
 }
 
 /// A string, borrowed from the line when it has no escapes; `None` for any other value.
 #[derive(Default)]
 struct MaybeText<'a>(Option<Cow<'a, str>>);
 
+/// Implements the visitor methods of the scalar shapes and arrays and objects that a lenient
+/// reader takes as "something else", consuming them whole.
+macro_rules! otherwise {
+    ($value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+    ($value:expr, seq) => {
+        otherwise!($value);
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut items: A,
+        ) -> Result<Self::Value, A::Error> {
+            while items.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($value)
+        }
+    };
+    ($value:expr, seq, map) => {
+        otherwise!($value, seq);
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($value)
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Message;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Message, E> {
+                Ok(Message::Text(text.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Message, A::Error> {
+                // No `content` reads as empty text.
+                let mut text = Some(String::new());
+                while let Some(key) = map.next_key::<MessageKey>()? {
+                    match key {
+                        MessageKey::Content => text = map.next_value::<ContentText>()?.0,
+                        MessageKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Message::Object { text })
+            }
+            fn visit_unit<E>(self) -> Result<Message, E> {
+                Ok(Message::None)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Message, E> {
+                Ok(Message::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Message, E> {
+                Ok(Message::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Message, E> {
+                Ok(Message::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Message, E> {
+                Ok(Message::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut items: A,
+            ) -> Result<Message, A::Error> {
+                while items.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Message::Other)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 impl<'de> Deserialize<'de> for ContentText {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl<'de> serde::de::Visitor<'de> for Text {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = ContentText;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("message content")
             }
             fn visit_str<E>(self, text: &str) -> Result<ContentText, E> {
-                Ok(ContentText(text.to_owned()))
+                Ok(ContentText(Some(text.to_owned())))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut parts: A,
             ) -> Result<ContentText, A::Error> {
-                let mut text = String::new();
+                let mut text = Some(String::new());
                 while let Some(part) = parts.next_element::<ContentPart<'de>>()? {
-                    if let (true, Some(part_text)) = (part.is_text(), part.text.0) {
-                        text.push_str(&part_text);
+                    match (part, &mut text) {
+                        (ContentPart::Object(Some(part_text)), Some(text)) => {
+                            text.push_str(&part_text)
+                        }
+                        (ContentPart::Object(None), _) => {}
+                        // Keep reading: the rest of the line must still be consumed.
+                        (ContentPart::NotAnObject, _) => text = None,
+                        (_, None) => {}
                     }
                 }
                 Ok(ContentText(text))
             }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ContentText, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ContentText(None))
+            }
+            otherwise!(ContentText(None));
         }
-        deserializer.deserialize_any(Text)
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ContentPart<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ContentPart<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a content part")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ContentPart<'de>, A::Error> {
+                let mut kind: Option<&'de RawValue> = None;
+                let mut text = MaybeText(None);
+                while let Some(key) = map.next_key::<PartKey>()? {
+                    match key {
+                        PartKey::Type => kind = map.next_value()?,
+                        PartKey::Text => text = map.next_value()?,
+                        PartKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let is_text =
+                    kind.is_none_or(|k| k.get() == r#""text""# || !k.get().starts_with('"'));
+                Ok(ContentPart::Object(text.0.filter(|_| is_text)))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<ContentPart<'de>, E> {
+                Ok(ContentPart::NotAnObject)
+            }
+            otherwise!(ContentPart::NotAnObject, seq);
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -145,35 +309,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MaybeText<'a> {
             fn visit_str<E>(self, text: &str) -> Result<MaybeText<'de>, E> {
                 Ok(MaybeText(Some(Cow::Owned(text.to_owned()))))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut items: A,
-            ) -> Result<MaybeText<'de>, A::Error> {
-                while items.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(MaybeText(None))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<MaybeText<'de>, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(MaybeText(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<MaybeText<'de>, E> {
-                Ok(MaybeText(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<MaybeText<'de>, E> {
-                Ok(MaybeText(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<MaybeText<'de>, E> {
-                Ok(MaybeText(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<MaybeText<'de>, E> {
-                Ok(MaybeText(None))
-            }
-            fn visit_unit<E>(self) -> Result<MaybeText<'de>, E> {
-                Ok(MaybeText(None))
-            }
+            otherwise!(MaybeText(None), seq, map);
         }
         deserializer.deserialize_any(Text)
     }
@@ -193,7 +329,8 @@ struct Usage {
 }
 
 impl CursorParser {
-    fn event(&mut self, line: Line<'_>, out: &mut Vec<AgentOutput>) -> AgentEvent {
+    /// The event of a line; `text` is the whole line, for the rare part read as a tree.
+    fn event(&mut self, line: Line<'_>, text: &str, out: &mut Vec<AgentOutput>) -> AgentEvent {
         match (line.kind, line.subtype) {
             ("system", Some("init")) => match line.session_id {
                 Some(id) if !id.is_empty() => AgentEvent::NativeSession { id },
@@ -204,7 +341,10 @@ impl CursorParser {
                 _ => AgentEvent::Other,
             },
             ("assistant", _) => {
-                let text = message_text(line.message);
+                let text = match line.message {
+                    Message::Object { text: Some(text) } => text,
+                    _ => String::new(),
+                };
                 let is_delta = line.timestamp_ms.is_some() && line.model_call_id.is_none();
                 self.assistant(text, is_delta)
             }
@@ -267,10 +407,14 @@ impl CursorParser {
                 }
             }
             ("error", _) => {
-                let message = match &tree(line.message) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                    None => "cursor reported an error".into(),
+                let message = match line.message {
+                    Message::Text(message) => message,
+                    Message::None => "cursor reported an error".into(),
+                    // An error as an object: shown as its JSON (rare, so parsed again here).
+                    Message::Object { .. } | Message::Other => serde_json::from_str::<Value>(text)
+                        .ok()
+                        .and_then(|line| line.get("message").map(Value::to_string))
+                        .unwrap_or_else(|| "cursor reported an error".into()),
                 };
                 self.error = Some(message.clone());
                 AgentEvent::Notice {
@@ -326,15 +470,6 @@ const SUCCESS_OUTCOMES: &[&str] = &[
     "discardSuccess",
 ];
 
-/// The text of a message: a string `content`, or every `{type:"text"}` part joined (a part
-/// without a string `type` counts as text).
-fn message_text(message: Option<&RawValue>) -> String {
-    message
-        .and_then(|m| serde_json::from_str::<MessageBody>(m.get()).ok())
-        .map(|m| m.content.0)
-        .unwrap_or_default()
-}
-
 /// `(name, args, result)` of a `tool_call` object. The tool is the one key ending in
 /// `ToolCall` (newer builds put other keys beside it), or the generic `function` form.
 fn tool_parts(tool_call: Option<&Value>) -> (String, Value, Option<Value>) {
@@ -373,7 +508,7 @@ impl OutputParser for CursorParser {
         };
         let raw = json_line::raw(text);
         let mut extra = Vec::new();
-        let event = self.event(parsed, &mut extra);
+        let event = self.event(parsed, text, &mut extra);
         out.push(AgentOutput::Line(AgentLine { event, raw }));
         out.append(&mut extra);
     }
@@ -538,6 +673,11 @@ mod tests {
             r#"{"type":"assistant","message":{"content":[{"type":"text","text":"a\nb"},{"type":"image","text":"no"},{"text":"c"},{"type":"text","text":7}]}}"#,
             r#"{"type":"assistant","message":{"content":42}}"#,
             r#"{"type":"assistant","message":null}"#,
+            // A part that is not an object voids the text; the rest of the line still reads.
+            r#"{"type":"assistant","message":{"content":[{"text":"x"},"y",{"text":"z"}],"role":"assistant"},"session_id":"s"}"#,
+            r#"{"type":"assistant","message":"just a string"}"#,
+            r#"{"type":"assistant","message":{"role":"assistant","content":[{"text":"k","type":"text","extra":{"a":[1]}}]}}"#,
+            r#"{"type":"assistant","message":[1,{"content":"no"}]}"#,
         ]);
         let text = |e: &AgentEvent| match e {
             AgentEvent::Text { text, .. } => Some(text.clone()),
@@ -547,6 +687,27 @@ mod tests {
         assert_eq!(text(&events[1]).as_deref(), Some("a\nbc"));
         assert_eq!(events[2], AgentEvent::Other);
         assert_eq!(events[3], AgentEvent::Other);
+        assert_eq!(events[4], AgentEvent::Other);
+        assert_eq!(events[5], AgentEvent::Other);
+        assert_eq!(text(&events[6]).as_deref(), Some("k"));
+        assert_eq!(events[7], AgentEvent::Other);
+        assert_eq!(events.len(), 8, "every line parsed as JSON: {events:?}");
+    }
+
+    #[test]
+    fn error_messages_of_any_shape() {
+        let (events, _) = events(&[
+            r#"{"type":"error","message":"quota \"exceeded\""}"#,
+            r#"{"type":"error","message":{"code":429,"detail":"slow down"}}"#,
+            r#"{"type":"error"}"#,
+        ]);
+        let message = |e: &AgentEvent| match e {
+            AgentEvent::Notice { message, .. } => message.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(message(&events[0]), r#"quota "exceeded""#);
+        assert_eq!(message(&events[1]), r#"{"code":429,"detail":"slow down"}"#);
+        assert_eq!(message(&events[2]), "cursor reported an error");
     }
 
     #[test]
