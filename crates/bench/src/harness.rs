@@ -161,9 +161,22 @@ pub fn span(start: Instant, deliveries: &[Delivery]) -> Duration {
         .map_or(Duration::ZERO, |end| end.duration_since(start))
 }
 
-/// Total size of the SQLite files in a data dir (database and write-ahead log).
+/// Total size of the store in a data dir: the database, its write-ahead log and the journal
+/// segments.
 pub fn store_bytes(data_dir: &Path) -> Result<u64> {
+    fn size_of(path: &Path) -> Result<u64> {
+        let metadata = std::fs::metadata(path)?;
+        if !metadata.is_dir() {
+            return Ok(metadata.len());
+        }
+        let mut total = 0;
+        for entry in std::fs::read_dir(path)? {
+            total += size_of(&entry?.path())?;
+        }
+        Ok(total)
+    }
     let mut total = 0;
+    // The database, its WAL, and the folder of journal segments.
     for entry in std::fs::read_dir(data_dir)? {
         let entry = entry?;
         if entry
@@ -171,7 +184,7 @@ pub fn store_bytes(data_dir: &Path) -> Result<u64> {
             .to_string_lossy()
             .starts_with("switchboard.sqlite")
         {
-            total += entry.metadata()?.len();
+            total += size_of(&entry.path())?;
         }
     }
     Ok(total)

@@ -7,7 +7,7 @@
 //! 2. many sessions: 1,000 sessions × 2 subscribers at a fixed aggregate rate;
 //! 3. latency: write-to-client delay at 1,000 and 10,000 lines/s aggregate and at the highest
 //!    sustained rate;
-//! 4. catch-up of 100,000 frames, from the ring and from SQLite;
+//! 4. catch-up of 100,000 frames, from the ring and from the store;
 //! 5. memory per idle session and per attached subscriber; journal bytes per frame on disk;
 //! 6. durability cost: persistence on against off, alternating in one run.
 //!

@@ -426,9 +426,10 @@ pub async fn catch_up(bins: &Binaries, params: &Params) -> Result<String> {
          until it holds the head ({} runs).\n\n\
          | catch-up of {head} frames | time (median) | frames/s | goal |\n|---|---|---|---|\n\
          | from the in-memory ring | {:.3} s | {:.0} | – |\n\
-         | from SQLite (ring of 64 frames) | {:.3} s | {:.0} | ≤ 0.5 s |\n\n\
-         Journal on disk: **{per_frame:.0} bytes per frame** (SQLite file growth after a clean \
-         stop ÷ frames), for frames of {wire:.0} bytes of JSON on the wire.\n",
+         | from the store (ring of 64 frames) | {:.3} s | {:.0} | ≤ 0.5 s |\n\n\
+         Journal on disk: **{per_frame:.0} bytes per frame** (growth of the store after a clean \
+         stop, ÷ frames: the SQLite database and WAL, and the journal's segment files), for \
+         frames of {wire:.0} bytes of JSON on the wire.\n",
         params.runs,
         from_ring.as_secs_f64(),
         head as f64 / from_ring.as_secs_f64(),

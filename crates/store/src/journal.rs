@@ -18,6 +18,10 @@
 //! The version 4 migration moves the old per-frame rows over as chunks of one (`last_seq`
 //! NULL), which read like any other row.
 //!
+//! Since version 5 a row's frames are not in the row: `bytes` is empty and the row points at
+//! them in a segment file (`segment`, `segment_offset`, `byte_len`; see [`crate::segments`]).
+//! Rows written before keep their bytes, and reads take either.
+//!
 //! Readers tolerate overlap (a seq stored twice is returned once, the first time), so a
 //! frame written again after a crash can never be delivered twice.
 
@@ -30,6 +34,7 @@ use switchboard_core::store::{FrameFilter, JournalSize, StoreError};
 use switchboard_protocol::SessionId;
 
 use crate::backend;
+use crate::segments::{SegmentReader, SegmentWriter};
 
 /// Version 4: the journal holds chunks of consecutive frames, in a rowid table.
 pub(crate) const SCHEMA_V4: &str = "
@@ -58,11 +63,26 @@ pub(crate) fn last_seq_of(session_key: &str) -> String {
     )
 }
 
+/// Version 5: the frames of new rows are in segment files; the row says where.
+pub(crate) const SCHEMA_V5: &str = "
+BEGIN;
+ALTER TABLE journal ADD COLUMN segment INTEGER;
+ALTER TABLE journal ADD COLUMN segment_offset INTEGER;
+ALTER TABLE journal ADD COLUMN byte_len INTEGER;
+CREATE INDEX journal_by_segment ON journal(segment) WHERE segment IS NOT NULL;
+PRAGMA user_version = 5;
+COMMIT;
+";
+
 /// The last seq of a row.
 pub(crate) const LAST_SEQ_OF_ROW: &str = "COALESCE(last_seq, seq)";
 
 /// The bytes of a row's frames, without their separators: what the frames weigh on the wire.
-pub(crate) const FRAME_BYTES_OF_ROW: &str = "(length(bytes) - (COALESCE(last_seq, seq) - seq))";
+pub(crate) const FRAME_BYTES_OF_ROW: &str =
+    "(COALESCE(byte_len, length(bytes)) - (COALESCE(last_seq, seq) - seq))";
+
+/// The columns [`collect`] reads, in its order.
+const ROW_COLUMNS: &str = "seq, COALESCE(last_seq, seq), bytes, segment, segment_offset, byte_len";
 
 const SEPARATOR: u8 = b'\n';
 
@@ -110,32 +130,84 @@ impl ChunkBuilder {
         }
     }
 
-    /// Inserts every chunk gathered so far.
-    pub(crate) fn write(&mut self, conn: &Connection) -> Result<(), StoreError> {
+    /// Stores every chunk gathered so far: their bytes in one append to the open segment,
+    /// then a row for each that says where they are.
+    pub(crate) fn write(
+        &mut self,
+        conn: &Connection,
+        segments: &mut SegmentWriter,
+    ) -> Result<(), StoreError> {
         if self.chunks.is_empty() {
             return Ok(());
         }
+        let mut batch = Vec::with_capacity(self.chunks.iter().map(|c| c.bytes.len()).sum());
+        for chunk in &self.chunks {
+            batch.extend_from_slice(&chunk.bytes);
+        }
+        let (segment, mut offset) = segments
+            .append(&batch)
+            .map_err(|e| StoreError::Backend(format!("cannot write a journal segment: {e}")))?;
         // A first seq already stored means this batch was written before (a retry): the
         // readers skip seqs they have seen, so keeping the first copy is enough.
         let mut insert = conn
             .prepare_cached(
-                "INSERT OR IGNORE INTO journal (session, seq, last_seq, bytes) \
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR IGNORE INTO journal \
+                 (session, seq, last_seq, bytes, segment, segment_offset, byte_len) \
+                 VALUES (?1, ?2, ?3, x'', ?4, ?5, ?6)",
             )
             .map_err(backend)?;
         for chunk in self.chunks.drain(..) {
+            let len = chunk.bytes.len() as u64;
             insert
                 .execute(params![
                     &chunk.session.as_uuid().as_bytes()[..],
                     chunk.first as i64,
                     // A chunk of one is stored as rows always were.
                     (chunk.last != chunk.first).then_some(chunk.last as i64),
-                    &chunk.bytes[..],
+                    segment as i64,
+                    offset as i64,
+                    len as i64,
                 ])
                 .map_err(backend)?;
+            offset += len;
         }
         Ok(())
     }
+}
+
+/// Deletes a session's rows; returns the segments that no row lists any more (their files
+/// can go once the transaction commits).
+pub(crate) fn delete_session(
+    conn: &Connection,
+    session: &SessionId,
+) -> Result<Vec<u64>, StoreError> {
+    let key = &session.as_uuid().as_bytes()[..];
+    let used: Vec<u64> = conn
+        .prepare_cached(
+            "SELECT DISTINCT segment FROM journal WHERE session = ?1 AND segment IS NOT NULL",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map(params![key], |r| r.get::<_, i64>(0))?
+                .map(|id| id.map(|id| id as u64))
+                .collect()
+        })
+        .map_err(backend)?;
+    conn.prepare_cached("DELETE FROM journal WHERE session = ?1")
+        .and_then(|mut stmt| stmt.execute(params![key]))
+        .map_err(backend)?;
+    let mut unlisted = Vec::new();
+    let mut listed = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal WHERE segment = ?1)")
+        .map_err(backend)?;
+    for id in used {
+        if !listed
+            .query_row(params![id as i64], |r| r.get::<_, bool>(0))
+            .map_err(backend)?
+        {
+            unlisted.push(id);
+        }
+    }
+    Ok(unlisted)
 }
 
 /// Which rows a read starts at: the row holding `after_seq + 1` (or the first after it).
@@ -148,23 +220,33 @@ const ROWS_FROM: &str = "session = ?1 AND seq >= COALESCE(\
 pub(crate) fn read(
     conn: &Connection,
     cache: &mut RowCache,
+    segments: &mut SegmentReader,
     session: &SessionId,
     after_seq: u64,
     limit: usize,
 ) -> Result<Vec<Frame>, StoreError> {
-    let sql =
-        format!("SELECT seq, {LAST_SEQ_OF_ROW}, bytes FROM journal WHERE {ROWS_FROM} ORDER BY seq");
+    let sql = format!("SELECT {ROW_COLUMNS} FROM journal WHERE {ROWS_FROM} ORDER BY seq");
     let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
     let rows = stmt
         .query(params![&session.as_uuid().as_bytes()[..], clamp(after_seq)])
         .map_err(backend)?;
-    collect(session, rows, after_seq, limit, Some(cache), |_| true)
+    collect(
+        session,
+        rows,
+        segments,
+        after_seq,
+        limit,
+        Some(cache),
+        |_| true,
+    )
 }
 
 /// Up to `limit` frames after `after_seq` that start with one of the filter's prefixes or
-/// contain one of its needles. SQLite skips the rows where neither occurs anywhere.
+/// contain one of its needles. SQLite skips the rows that hold their bytes where neither
+/// occurs anywhere; rows whose bytes are in a segment are tested here.
 pub(crate) fn read_matching(
     conn: &Connection,
+    segments: &mut SegmentReader,
     session: &SessionId,
     filter: &FrameFilter,
     after_seq: u64,
@@ -183,14 +265,15 @@ pub(crate) fn read_matching(
         tests.push(format!("instr(bytes, ?{}) > 0", values.len()));
     }
     let sql = format!(
-        "SELECT seq, {LAST_SEQ_OF_ROW}, bytes FROM journal WHERE {ROWS_FROM} AND ({}) ORDER BY seq",
+        "SELECT {ROW_COLUMNS} FROM journal WHERE {ROWS_FROM} \
+         AND (segment IS NOT NULL OR {}) ORDER BY seq",
         tests.join(" OR ")
     );
     let mut stmt = conn.prepare(&sql).map_err(backend)?;
     let rows = stmt
         .query(rusqlite::params_from_iter(values))
         .map_err(backend)?;
-    collect(session, rows, after_seq, limit, None, |frame| {
+    collect(session, rows, segments, after_seq, limit, None, |frame| {
         filter.prefixes.iter().any(|p| frame.starts_with(p))
             || filter
                 .contains
@@ -215,6 +298,30 @@ pub(crate) fn size(conn: &Connection, session: &SessionId) -> Result<JournalSize
         },
     )
     .map_err(backend)
+}
+
+/// A row's frame bytes: from its segment, or (rows from before version 5) from the row.
+fn row_bytes(
+    session: &SessionId,
+    row: &rusqlite::Row<'_>,
+    segments: &mut SegmentReader,
+    first: u64,
+) -> Result<Bytes, StoreError> {
+    let Some(segment) = row.get::<_, Option<i64>>(3).map_err(backend)? else {
+        // SQLite reads a row's bytes (its overflow pages) only when the column is asked for.
+        return Ok(Bytes::from(row.get::<_, Vec<u8>>(2).map_err(backend)?));
+    };
+    let offset = row.get::<_, i64>(4).map_err(backend)?;
+    let len = row.get::<_, i64>(5).map_err(backend)?;
+    segments
+        .read(segment as u64, offset as u64, len as usize)
+        .map(Bytes::from)
+        .map_err(|e| {
+            StoreError::Corrupt(format!(
+                "the journal row of session {session} at seq {first} points at bytes that \
+                 cannot be read ({e})"
+            ))
+        })
 }
 
 fn clamp(seq: u64) -> i64 {
@@ -270,6 +377,7 @@ impl RowCache {
 fn collect(
     session: &SessionId,
     mut rows: rusqlite::Rows<'_>,
+    segments: &mut SegmentReader,
     after_seq: u64,
     limit: usize,
     mut cache: Option<&mut RowCache>,
@@ -283,10 +391,9 @@ fn collect(
         if last <= seen {
             continue;
         }
-        // SQLite reads a row's bytes (its overflow pages) only when the column is asked for.
         let bytes = match cache.as_deref().and_then(|c| c.get(session, first, last)) {
             Some(bytes) => bytes,
-            None => Bytes::from(row.get::<_, Vec<u8>>(2).map_err(backend)?),
+            None => row_bytes(session, row, segments, first)?,
         };
         if first == last {
             // One frame, never split (it may hold a newline of its own).
@@ -505,6 +612,61 @@ mod tests {
             seqs(&store.read_frames_matching(&a, &filter, 0, 1).unwrap()),
             vec![1]
         );
+    }
+
+    #[test]
+    fn segments_go_once_no_row_lists_them_and_a_lost_tail_reads_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let folder = crate::segments::folder_of(&path);
+        let listed = || {
+            let mut ids = crate::segments::list(&folder).unwrap();
+            ids.sort();
+            ids
+        };
+        let (a, b, c) = (
+            SessionId::new_v4(),
+            SessionId::new_v4(),
+            SessionId::new_v4(),
+        );
+        {
+            let store = open(&dir);
+            store.apply(&frames(a, 1..=3)).unwrap();
+            store.apply(&frames(b, 1..=2)).unwrap();
+        }
+        // A new store writes a new segment, and reads the old one.
+        let store = open(&dir);
+        store.apply(&frames(a, 4..=5)).unwrap();
+        assert_eq!(listed(), vec![1, 2]);
+        assert_eq!(
+            seqs(&store.read_frames(&a, 0, 100).unwrap()),
+            vec![1, 2, 3, 4, 5]
+        );
+        assert_eq!(
+            &store.read_frames(&a, 3, 1).unwrap()[0].bytes[..],
+            br#"{"type":"cursor-response","seq":4}"#
+        );
+
+        // Segment 1 goes with the last session that has frames in it; the segment being
+        // written stays.
+        store.apply(&[StoreWrite::DeleteSession(b)]).unwrap();
+        assert_eq!(listed(), vec![1, 2]);
+        store.apply(&[StoreWrite::DeleteSession(a)]).unwrap();
+        assert_eq!(listed(), vec![2]);
+        assert!(store.read_frames(&a, 0, 100).unwrap().is_empty());
+
+        // Bytes lost after their rows were stored (a power cut) read as corrupt, never as
+        // some other frames.
+        store.apply(&frames(c, 1..=3)).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(folder.join(format!("{:016x}.frames", 2)))
+            .unwrap();
+        file.set_len(10).unwrap();
+        assert!(matches!(
+            store.read_frames(&c, 0, 100),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! SQLite persistence: projects, sessions and every journaled frame.
 //!
-//! One file in the data dir, in WAL mode. Writes come from the core's persistence task, one
-//! transaction per batch, on a dedicated connection; reads (replay, lookups) use a second
+//! One file in the data dir, in WAL mode, and beside it a folder of segment files that hold
+//! the journal's frame bytes (see `segments`). Writes come from the core's persistence task,
+//! one transaction per batch, on a dedicated connection; reads (replay, lookups) use a second
 //! connection, so a long replay never waits for a write batch and vice versa.
 
 mod checkpoint;
 pub mod conversations;
 mod journal;
+mod segments;
 
 use std::path::Path;
 
@@ -42,15 +44,24 @@ pub enum SqliteStoreError {
     Migrate(rusqlite::Error),
     #[error("cannot start the checkpoint thread: {0}")]
     Thread(String),
+    #[error("cannot open the journal segments in {path}: {source}")]
+    Segments {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub struct SqliteStore {
     writer: Mutex<Connection>,
+    /// Taken after `writer`, only by the writes.
+    segment_writer: Mutex<segments::SegmentWriter>,
     /// Copies the WAL back into the database behind the writer (see `checkpoint`).
     checkpointer: checkpoint::Checkpointer,
     reader: Mutex<Connection>,
     /// Taken after `reader`, only by journal reads.
     row_cache: Mutex<journal::RowCache>,
+    /// Taken after `row_cache`.
+    segment_reader: Mutex<segments::SegmentReader>,
 }
 
 const SCHEMA: &str = "
@@ -139,12 +150,26 @@ impl SqliteStore {
             })
             .map_err(SqliteStoreError::Migrate)?;
         let reader = open_connection(path, durability)?;
-        let checkpointer = checkpoint::Checkpointer::start(path, durability, policy)?;
+        let folder = segments::folder_of(path);
+        let segment_writer =
+            segments::SegmentWriter::open(folder.clone(), durability == Durability::Power)
+                .map_err(|source| SqliteStoreError::Segments {
+                    path: folder.display().to_string(),
+                    source,
+                })?;
+        let checkpointer = checkpoint::Checkpointer::start(
+            path,
+            durability,
+            policy,
+            segment_writer.open_segment(),
+        )?;
         Ok(Self {
             writer: Mutex::new(writer),
+            segment_writer: Mutex::new(segment_writer),
             checkpointer,
             reader: Mutex::new(reader),
             row_cache: Mutex::default(),
+            segment_reader: Mutex::new(segments::SegmentReader::new(folder)),
         })
     }
 }
@@ -187,6 +212,9 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     }
     if version < 4 {
         conn.execute_batch(journal::SCHEMA_V4)?;
+    }
+    if version < 5 {
+        conn.execute_batch(journal::SCHEMA_V5)?;
     }
     Ok(())
 }
@@ -272,20 +300,16 @@ fn execute_cached(
 impl SessionStore for SqliteStore {
     fn apply(&self, writes: &[StoreWrite]) -> Result<(), StoreError> {
         let mut conn = self.writer.lock();
+        let mut segments = self.segment_writer.lock();
         let tx = write_transaction(&mut conn).map_err(backend)?;
-        let mut written = 0;
+        let mut unlisted = Vec::new();
         {
             // Frames are gathered into chunks (see `journal`); any other write first stores
             // the chunks gathered so far, so the writes keep their order.
             let mut chunks = journal::ChunkBuilder::default();
             for write in writes {
-                written += match write {
-                    StoreWrite::Frame { bytes, .. } => bytes.len() as u64,
-                    // A session row, or a page of one: small, but not nothing.
-                    _ => 512,
-                };
                 if !matches!(write, StoreWrite::Frame { .. }) {
-                    chunks.write(&tx)?;
+                    chunks.write(&tx, &mut segments)?;
                 }
                 match write {
                     StoreWrite::Frame {
@@ -339,11 +363,7 @@ impl SessionStore for SqliteStore {
                             "DELETE FROM sessions WHERE id = ?1",
                             params![session.to_string()],
                         )?;
-                        execute_cached(
-                            &tx,
-                            "DELETE FROM journal WHERE session = ?1",
-                            params![&session.as_uuid().as_bytes()[..]],
-                        )?;
+                        unlisted.extend(journal::delete_session(&tx, session)?);
                     }
                     StoreWrite::SetSeqReserved { session, seq } => {
                         execute_cached(
@@ -354,10 +374,11 @@ impl SessionStore for SqliteStore {
                     }
                 }
             }
-            chunks.write(&tx)?;
+            chunks.write(&tx, &mut segments)?;
         }
         tx.commit().map_err(backend)?;
-        self.checkpointer.committed(written);
+        segments.delete_unlisted(unlisted);
+        self.checkpointer.committed();
         Ok(())
     }
 
@@ -403,6 +424,7 @@ impl SessionStore for SqliteStore {
         journal::read(
             &self.reader.lock(),
             &mut self.row_cache.lock(),
+            &mut self.segment_reader.lock(),
             id,
             after_seq,
             limit,
@@ -629,7 +651,15 @@ impl SessionStore for SqliteStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<Frame>, StoreError> {
-        journal::read_matching(&self.reader.lock(), id, filter, after_seq, limit)
+        let reader = self.reader.lock();
+        journal::read_matching(
+            &reader,
+            &mut self.segment_reader.lock(),
+            id,
+            filter,
+            after_seq,
+            limit,
+        )
     }
 
     fn journal_size(&self, id: &SessionId) -> Result<JournalSize, StoreError> {
@@ -689,6 +719,7 @@ impl SessionStore for SqliteStore {
 
     fn delete_finished_session(&self, id: &SessionId) -> Result<bool, StoreError> {
         let mut conn = self.writer.lock();
+        let segments = self.segment_writer.lock();
         let tx = write_transaction(&mut conn).map_err(backend)?;
         let deleted = tx
             .execute(
@@ -702,12 +733,9 @@ impl SessionStore for SqliteStore {
         if deleted == 0 {
             return Ok(false);
         }
-        tx.execute(
-            "DELETE FROM journal WHERE session = ?1",
-            params![&id.as_uuid().as_bytes()[..]],
-        )
-        .map_err(backend)?;
+        let unlisted = journal::delete_session(&tx, id)?;
         tx.commit().map_err(backend)?;
+        segments.delete_unlisted(unlisted);
         Ok(true)
     }
 }
