@@ -7,7 +7,8 @@
 //! it was reparented. The server is also a child subreaper, so orphans of its agents become
 //! its children rather than init's, and it reaps them itself.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -16,8 +17,10 @@ use parking_lot::Mutex;
 /// The environment variable that marks every process of a run.
 pub const RUN_MARKER: &str = "SWITCHBOARD_RUN_ID";
 
-/// Agent processes that tokio waits on: the orphan reaper must leave them alone.
-static SUPERVISED: LazyLock<Mutex<HashSet<i32>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+/// Agent processes that tokio waits on, with the run marker each was started with: the orphan
+/// reaper must leave them alone, and the sweep knows their marker without reading it.
+static SUPERVISED: LazyLock<Mutex<HashMap<i32, Option<OsString>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Spawns an agent and records it as supervised in one step, under the lock the orphan
 /// reaper holds while it scans: the reaper can never collect an agent's exit status before
@@ -25,10 +28,15 @@ static SUPERVISED: LazyLock<Mutex<HashSet<i32>>> = LazyLock::new(|| Mutex::new(H
 pub(crate) fn spawn_tracked(
     command: &mut tokio::process::Command,
 ) -> std::io::Result<tokio::process::Child> {
+    let marker = command
+        .as_std()
+        .get_envs()
+        .find(|(key, _)| *key == RUN_MARKER)
+        .and_then(|(_, value)| value.map(ToOwned::to_owned));
     let mut supervised = SUPERVISED.lock();
     let child = command.spawn()?;
     if let Some(pid) = child.id() {
-        supervised.insert(pid as i32);
+        supervised.insert(pid as i32, marker);
     }
     Ok(child)
 }
@@ -48,19 +56,28 @@ pub fn signal_group(pgid: i32, signal: i32) {
 }
 
 /// Every live process (other than this one) whose environment carries the run's marker.
+///
+/// The environment of a process this server started and still supervises is not read: its
+/// marker was recorded when it was spawned. Reading another process's environment is the
+/// costly part of the scan (the kernel maps that process's memory to copy it), and with a
+/// thousand sessions running, a sweep that read every agent's spent milliseconds of kernel
+/// time per finished run.
 pub fn marked_processes(run_id: &str) -> Vec<i32> {
     let needle = format!("{RUN_MARKER}={run_id}");
     let me = std::process::id() as i32;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let supervised = SUPERVISED.lock().clone();
+    let run_marker = Some(OsString::from(run_id));
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me)
-        .filter(|&pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
+        .filter(|pid| match supervised.get(pid) {
+            Some(marker) => *marker == run_marker,
+            None => std::fs::read(format!("/proc/{pid}/environ"))
                 .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
-                .unwrap_or(false)
+                .unwrap_or(false),
         })
         .filter(|&pid| !is_zombie(pid))
         .collect()
@@ -86,7 +103,11 @@ fn proc_stat(pid: i32) -> Option<(char, i32)> {
 pub async fn sweep_run(run_id: &str, skip_pid: Option<i32>) -> usize {
     let mut killed = 0;
     for _ in 0..20 {
-        let pids: Vec<i32> = marked_processes(run_id)
+        // Scanning `/proc` is blocking file I/O over every process of the machine.
+        let marker = run_id.to_owned();
+        let pids: Vec<i32> = tokio::task::spawn_blocking(move || marked_processes(&marker))
+            .await
+            .unwrap_or_default()
             .into_iter()
             .filter(|p| Some(*p) != skip_pid)
             .collect();
@@ -101,7 +122,7 @@ pub async fn sweep_run(run_id: &str, skip_pid: Option<i32>) -> usize {
         }
         killed += pids.len();
         tokio::time::sleep(Duration::from_millis(10)).await;
-        reap_orphans();
+        let _ = tokio::task::spawn_blocking(reap_orphans).await;
     }
     killed
 }
@@ -125,7 +146,7 @@ pub fn reap_orphans() {
     // Held for the whole scan: see `spawn_tracked`.
     let supervised = SUPERVISED.lock();
     for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
-        if supervised.contains(&pid) {
+        if supervised.contains_key(&pid) {
             continue;
         }
         if let Some(('Z', ppid)) = proc_stat(pid) {
@@ -202,5 +223,20 @@ mod tests {
         assert!(marked_processes(&run_id).is_empty());
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    #[tokio::test]
+    async fn supervised_processes_are_known_by_the_marker_they_were_started_with() {
+        let mine = format!("supervised-test-{}-a", std::process::id());
+        let other = format!("supervised-test-{}-b", std::process::id());
+        let mut command = tokio::process::Command::new("sleep");
+        command.arg("30").env(RUN_MARKER, &mine).kill_on_drop(true);
+        let mut child = spawn_tracked(&mut command).unwrap();
+        let pid = child.id().unwrap() as i32;
+        // Found at once (its environment is not read), and only for its own run.
+        assert_eq!(marked_processes(&mine), vec![pid]);
+        assert!(!marked_processes(&other).contains(&pid));
+        untrack_child(pid);
+        child.kill().await.unwrap();
     }
 }
