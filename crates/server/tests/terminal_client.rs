@@ -68,6 +68,32 @@ async fn chat(server: &TestServer, extra: &[&str], prompt: &str) -> Output {
     run(switchboard(server.addr, &server.token, &args)).await
 }
 
+/// `switchboard chat --json <prompt>` on the fixture cursor agent, left running; its stdout
+/// read line by line.
+fn spawn_chat_json(
+    server: &TestServer,
+    prompt: &str,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
+    let project = server.project_path().to_str().unwrap();
+    let args = [
+        "chat",
+        "--provider",
+        "cursor",
+        "--project",
+        project,
+        "--json",
+        prompt,
+    ];
+    let mut chat = switchboard(server.addr, &server.token, &args)
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(chat.stdout.take().unwrap()).lines();
+    (chat, lines)
+}
+
 /// Every line of `--json` output, each of which must be one JSON object.
 fn json_objects(text: &str) -> Vec<Value> {
     text.lines()
@@ -332,23 +358,7 @@ async fn attach_resumes_after_a_dropped_connection_with_no_gap_and_no_duplicate(
 #[tokio::test]
 async fn abort_stops_a_running_chat_which_then_exits_as_aborted() {
     let server = common::server();
-    let project = server.project_path().to_str().unwrap().to_owned();
-    let mut chat = switchboard(
-        server.addr,
-        &server.token,
-        &[
-            "chat",
-            "--provider",
-            "cursor",
-            "--project",
-            &project,
-            "--json",
-            "hang",
-        ],
-    )
-    .spawn()
-    .unwrap();
-    let mut lines = BufReader::new(chat.stdout.take().unwrap()).lines();
+    let (mut chat, mut lines) = spawn_chat_json(&server, "hang");
     let accepted: Value = serde_json::from_str(
         &tokio::time::timeout(PROCESS_TIMEOUT, lines.next_line())
             .await
@@ -409,23 +419,7 @@ async fn abort_stops_a_running_chat_which_then_exits_as_aborted() {
 #[tokio::test]
 async fn abort_of_a_session_that_is_streaming_waits_through_its_output_for_the_answer() {
     let server = common::server();
-    let project = server.project_path().to_str().unwrap().to_owned();
-    let mut chat = switchboard(
-        server.addr,
-        &server.token,
-        &[
-            "chat",
-            "--provider",
-            "cursor",
-            "--project",
-            &project,
-            "--json",
-            "lines=1000000 rate=5000",
-        ],
-    )
-    .spawn()
-    .unwrap();
-    let mut lines = BufReader::new(chat.stdout.take().unwrap()).lines();
+    let (mut chat, mut lines) = spawn_chat_json(&server, "lines=1000000 rate=5000");
     let mut session = None;
     // Wait until the agent is streaming, so that output is being written as the abort lands.
     for _ in 0..50 {

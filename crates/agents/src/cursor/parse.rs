@@ -121,10 +121,14 @@ enum PartKey {
 #[derive(Default)]
 struct MaybeText<'a>(Option<Cow<'a, str>>);
 
-/// Implements the visitor methods of the scalar shapes and arrays and objects that a lenient
-/// reader takes as "something else", consuming them whole.
-macro_rules! otherwise {
-    ($value:expr) => {
+/// Implements visitor methods that read the named shapes as `$value` ("something else"),
+/// consuming arrays and objects whole: `scalars` (booleans and numbers), `unit` (`null`),
+/// `seq`, `map`.
+macro_rules! other_shapes {
+    ($value:expr; $($shape:ident),+) => {
+        $(other_shapes!(@$shape $value);)+
+    };
+    (@scalars $value:expr) => {
         fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
             Ok($value)
         }
@@ -137,12 +141,13 @@ macro_rules! otherwise {
         fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
             Ok($value)
         }
+    };
+    (@unit $value:expr) => {
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
             Ok($value)
         }
     };
-    ($value:expr, seq) => {
-        otherwise!($value);
+    (@seq $value:expr) => {
         fn visit_seq<A: serde::de::SeqAccess<'de>>(
             self,
             mut items: A,
@@ -151,8 +156,7 @@ macro_rules! otherwise {
             Ok($value)
         }
     };
-    ($value:expr, seq, map) => {
-        otherwise!($value, seq);
+    (@map $value:expr) => {
         fn visit_map<A: serde::de::MapAccess<'de>>(
             self,
             mut map: A,
@@ -190,28 +194,8 @@ impl<'de> Deserialize<'de> for Message {
                 }
                 Ok(Message::Object { text })
             }
-            fn visit_unit<E>(self) -> Result<Message, E> {
-                Ok(Message::None)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Message, E> {
-                Ok(Message::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Message, E> {
-                Ok(Message::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Message, E> {
-                Ok(Message::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Message, E> {
-                Ok(Message::Other)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut items: A,
-            ) -> Result<Message, A::Error> {
-                while items.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Message::Other)
-            }
+            other_shapes!(Message::None; unit);
+            other_shapes!(Message::Other; scalars, seq);
         }
         deserializer.deserialize_any(Visitor)
     }
@@ -246,14 +230,7 @@ impl<'de> Deserialize<'de> for ContentText {
                 }
                 Ok(ContentText(text))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<ContentText, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(ContentText(None))
-            }
-            otherwise!(ContentText(None));
+            other_shapes!(ContentText(None); scalars, unit, map);
         }
         deserializer.deserialize_any(Visitor)
     }
@@ -289,7 +266,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ContentPart<'a> {
             fn visit_str<E>(self, _: &str) -> Result<ContentPart<'de>, E> {
                 Ok(ContentPart::NotAnObject)
             }
-            otherwise!(ContentPart::NotAnObject, seq);
+            other_shapes!(ContentPart::NotAnObject; scalars, unit, seq);
         }
         deserializer.deserialize_any(Visitor)
     }
@@ -309,7 +286,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MaybeText<'a> {
             fn visit_str<E>(self, text: &str) -> Result<MaybeText<'de>, E> {
                 Ok(MaybeText(Some(Cow::Owned(text.to_owned()))))
             }
-            otherwise!(MaybeText(None), seq, map);
+            other_shapes!(MaybeText(None); scalars, unit, seq, map);
         }
         deserializer.deserialize_any(Text)
     }
