@@ -68,19 +68,33 @@ pub fn marked_processes(run_id: &str) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let supervised = SUPERVISED.lock().clone();
-    let run_marker = Some(OsString::from(run_id));
-    entries
+    let pids: Vec<i32> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me)
-        .filter(|pid| match supervised.get(pid) {
-            Some(marker) => *marker == run_marker,
-            None => std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
-                .unwrap_or(false),
-        })
-        .filter(|&pid| !is_zombie(pid))
-        .collect()
+        .collect();
+    // Split under the lock, read outside it (`spawn_tracked` waits on the lock).
+    let (mut marked, unknown): (Vec<i32>, Vec<i32>) = {
+        let supervised = SUPERVISED.lock();
+        let mut marked = Vec::new();
+        let mut unknown = Vec::new();
+        for pid in pids {
+            match supervised.get(&pid) {
+                Some(marker) if marker.as_deref() == Some(std::ffi::OsStr::new(run_id)) => {
+                    marked.push(pid)
+                }
+                Some(_) => {}
+                None => unknown.push(pid),
+            }
+        }
+        (marked, unknown)
+    };
+    marked.extend(unknown.into_iter().filter(|pid| {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+            .unwrap_or(false)
+    }));
+    marked.retain(|&pid| !is_zombie(pid));
+    marked
 }
 
 fn is_zombie(pid: i32) -> bool {
@@ -229,11 +243,26 @@ mod tests {
     async fn supervised_processes_are_known_by_the_marker_they_were_started_with() {
         let mine = format!("supervised-test-{}-a", std::process::id());
         let other = format!("supervised-test-{}-b", std::process::id());
-        let mut command = tokio::process::Command::new("sleep");
-        command.arg("30").env(RUN_MARKER, &mine).kill_on_drop(true);
+        // `env -i` drops the marker from the environment as it execs `sleep`: only the
+        // marker recorded at spawn can still tell whose process it is.
+        let mut command = tokio::process::Command::new("env");
+        command
+            .args(["-i", "sleep", "30"])
+            .env(RUN_MARKER, &mine)
+            .kill_on_drop(true);
         let mut child = spawn_tracked(&mut command).unwrap();
         let pid = child.id().unwrap() as i32;
-        // Found at once (its environment is not read), and only for its own run.
+        for _ in 0..500 {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "sleep" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(!environ
+            .windows(RUN_MARKER.len())
+            .any(|w| w == RUN_MARKER.as_bytes()));
         assert_eq!(marked_processes(&mine), vec![pid]);
         assert!(!marked_processes(&other).contains(&pid));
         untrack_child(pid);

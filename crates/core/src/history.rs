@@ -298,7 +298,7 @@ async fn blocking<T: Send + 'static>(
 mod tests {
     use super::*;
     use switchboard_protocol::server::{
-        encode_journaled, FrameEncoder, JournalHeader, SessionAccepted, SessionStateChanged,
+        FrameEncoder, JournalHeader, SessionAccepted, SessionStateChanged,
     };
     use switchboard_protocol::RawJson;
     use switchboard_protocol::{Provider, TerminalReason};
@@ -331,9 +331,9 @@ mod tests {
         let frames = vec![
             Frame::new(
                 1,
-                encode_journaled(
+                FrameEncoder::for_header(&header(1)).encode_to_vec(
                     "session-accepted",
-                    &header(1),
+                    1,
                     &SessionAccepted {
                         request_type: "claude-command".into(),
                         client_request_id: None,
@@ -365,9 +365,9 @@ mod tests {
             response(4, AgentEvent::Other),
             Frame::new(
                 5,
-                encode_journaled(
+                FrameEncoder::for_header(&header(5)).encode_to_vec(
                     "session-state-changed",
-                    &header(5),
+                    5,
                     &SessionStateChanged {
                         state: RunState::Completed,
                         reason: TerminalReason::Exit,

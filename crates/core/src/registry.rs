@@ -15,8 +15,7 @@ use switchboard_agent_api::{Agent, RunSpec};
 use switchboard_protocol::client::{AgentCommand, PermissionResponse, SessionTarget};
 use switchboard_protocol::lifecycle::TerminalReason;
 use switchboard_protocol::server::{
-    encode_journaled, AbortOutcome, ActiveSessionDetail, ActiveSessions, AgentErrorFrame,
-    JournalHeader, SessionStateChanged,
+    AbortOutcome, ActiveSessionDetail, ActiveSessions, AgentErrorFrame, SessionStateChanged,
 };
 use switchboard_protocol::{now_ms, ErrorCode, ProtocolError, Provider, RunState, SessionId};
 use tokio::sync::{broadcast, oneshot};
@@ -636,17 +635,11 @@ fn recover_interrupted(store: &dyn SessionStore) -> Result<Vec<RecoveredSession>
         } else {
             (None, None)
         };
-        let header = |seq| JournalHeader {
-            session_id: record.id,
-            provider: record.provider,
-            seq,
-            project_name: record.project_name.clone(),
-            project_id: record.project_id.clone(),
-        };
+        let encoder = record.frame_encoder();
         let error = "the server stopped while the run was live".to_string();
-        let error_frame = encode_journaled(
+        let error_frame = encoder.encode_to_vec(
             &format!("{}-error", record.provider.frame_prefix()),
-            &header(reserved + 1),
+            reserved + 1,
             &AgentErrorFrame {
                 error: error.clone(),
                 exit_code: None,
@@ -654,9 +647,9 @@ fn recover_interrupted(store: &dyn SessionStore) -> Result<Vec<RecoveredSession>
                 actual_session_id: record.native_id.clone(),
             },
         );
-        let state_frame = encode_journaled(
+        let state_frame = encoder.encode_to_vec(
             "session-state-changed",
-            &header(reserved + 2),
+            reserved + 2,
             &SessionStateChanged {
                 state: RunState::Interrupted,
                 reason: TerminalReason::ServerRestart,

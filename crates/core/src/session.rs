@@ -198,12 +198,7 @@ pub(crate) fn spawn(
         response_type: format!("{prefix}-response"),
         complete_type: format!("{prefix}-complete"),
         error_type: format!("{prefix}-error"),
-        encoder: FrameEncoder::new(
-            record.id,
-            record.provider,
-            record.project_name.as_deref(),
-            record.project_id.as_deref(),
-        ),
+        encoder: record.frame_encoder(),
         scratch: Vec::new(),
     };
     shared.tracker.spawn(actor.run());

@@ -6,6 +6,7 @@
 //! section or from `spawn_blocking`, never on the async hot path.
 
 use bytes::Bytes;
+use switchboard_protocol::server::FrameEncoder;
 use switchboard_protocol::{Provider, RunState, SessionId};
 
 use crate::frame::Frame;
@@ -40,6 +41,18 @@ pub struct SessionRecord {
     /// The id of the run that was live (its processes carry it as their marker), so the
     /// next start can end what a crashed server left running.
     pub live_run: Option<String>,
+}
+
+impl SessionRecord {
+    /// The encoder of this session's journaled frames (its id, provider and project).
+    pub fn frame_encoder(&self) -> FrameEncoder {
+        FrameEncoder::new(
+            self.id,
+            self.provider,
+            self.project_name.as_deref(),
+            self.project_id.as_deref(),
+        )
+    }
 }
 
 /// The mutable fields of a session, written after a state change.

@@ -119,6 +119,18 @@ impl FrameEncoder {
         }
     }
 
+    /// [`Self::encode`] into a buffer of its own.
+    pub fn encode_to_vec<B: Serialize + ?Sized>(
+        &self,
+        frame_type: &str,
+        seq: u64,
+        body: &B,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        self.encode(frame_type, seq, body, &mut out);
+        out
+    }
+
     /// Appends a `<provider>-response` frame: `"event"` serialized, `"data"` copied from the
     /// agent's line as it is.
     pub fn encode_response(
@@ -137,12 +149,6 @@ impl FrameEncoder {
         out.push(b'}');
     }
 
-    /// The bytes of a frame apart from its body, for sizing a buffer.
-    pub fn header_len(&self, frame_type: &str) -> usize {
-        // `{"type":"…"` + the seq's digits (at most 20).
-        10 + frame_type.len() + self.before_seq.len() + 20 + self.after_seq.len()
-    }
-
     fn header(&self, frame_type: &str, seq: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"type\":");
         write_json(out, frame_type);
@@ -154,18 +160,6 @@ impl FrameEncoder {
 
 fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     serde_json::to_writer(out, value).expect("protocol values always serialize");
-}
-
-/// Serializes a journaled frame once; the bytes are shared by the journal and every socket.
-/// A session's actor keeps a [`FrameEncoder`] instead of encoding its header for every frame.
-pub fn encode_journaled<B: Serialize + ?Sized>(
-    frame_type: &str,
-    header: &JournalHeader,
-    body: &B,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    FrameEncoder::for_header(header).encode(frame_type, header.seq, body, &mut out);
-    out
 }
 
 #[derive(Serialize)]
@@ -571,9 +565,9 @@ mod tests {
 
     #[test]
     fn journaled_frame_layout() {
-        let bytes = encode_journaled(
+        let bytes = FrameEncoder::for_header(&header()).encode_to_vec(
             "session-aborted",
-            &header(),
+            7,
             &SessionAborted {
                 success: true,
                 outcome: AbortOutcome::Aborted,
@@ -643,9 +637,9 @@ mod tests {
 
     #[test]
     fn journaled_frames_deserialize_into_the_schema_enum() {
-        let bytes = encode_journaled(
+        let bytes = FrameEncoder::for_header(&header()).encode_to_vec(
             "session-state-changed",
-            &header(),
+            7,
             &SessionStateChanged {
                 state: RunState::Completed,
                 reason: TerminalReason::Exit,

@@ -74,15 +74,27 @@ PRAGMA user_version = 5;
 COMMIT;
 ";
 
-/// The last seq of a row.
-pub(crate) const LAST_SEQ_OF_ROW: &str = "COALESCE(last_seq, seq)";
+/// The last seq of a row (a macro, so that the constants below can be built from it).
+macro_rules! last_seq_of_row {
+    () => {
+        "COALESCE(last_seq, seq)"
+    };
+}
+pub(crate) const LAST_SEQ_OF_ROW: &str = last_seq_of_row!();
 
 /// The bytes of a row's frames, without their separators: what the frames weigh on the wire.
-pub(crate) const FRAME_BYTES_OF_ROW: &str =
-    "(COALESCE(byte_len, length(bytes)) - (COALESCE(last_seq, seq) - seq))";
+pub(crate) const FRAME_BYTES_OF_ROW: &str = concat!(
+    "(COALESCE(byte_len, length(bytes)) - (",
+    last_seq_of_row!(),
+    " - seq))"
+);
 
 /// The columns [`collect`] reads, in its order.
-const ROW_COLUMNS: &str = "seq, COALESCE(last_seq, seq), bytes, segment, segment_offset, byte_len";
+const ROW_COLUMNS: &str = concat!(
+    "seq, ",
+    last_seq_of_row!(),
+    ", bytes, segment, segment_offset, byte_len"
+);
 
 const SEPARATOR: u8 = b'\n';
 
