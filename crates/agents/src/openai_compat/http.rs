@@ -40,13 +40,25 @@ pub enum StreamItem {
     Done,
 }
 
+/// The HTTP client an agent keeps for all its runs. Building one loads TLS roots and starts a
+/// connection pool, so a client per run would pay that on every prompt and never reuse a
+/// connection to the model API.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        // Only a broken TLS backend fails here, and rustls is compiled in.
+        .expect("the HTTP client builds")
+}
+
 impl ChatClient {
-    pub fn new(base: &BaseUrl, key: Option<ApiKey>, idle_timeout: Duration) -> ChatClient {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            // Only a broken TLS backend fails here, and rustls is compiled in.
-            .expect("the HTTP client builds");
+    /// `http` is shared (a clone of the agent's [`http_client`]).
+    pub fn new(
+        http: reqwest::Client,
+        base: &BaseUrl,
+        key: Option<ApiKey>,
+        idle_timeout: Duration,
+    ) -> ChatClient {
         ChatClient {
             http,
             url: base.chat_completions(),

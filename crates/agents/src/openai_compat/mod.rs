@@ -82,6 +82,8 @@ pub struct OpenAiCompatAgent {
     provider: Provider,
     settings: EndpointSettings,
     log: Arc<dyn ConversationLog>,
+    /// One client for every run, so runs reuse its connections.
+    http: reqwest::Client,
 }
 
 impl OpenAiCompatAgent {
@@ -95,6 +97,7 @@ impl OpenAiCompatAgent {
             provider,
             settings,
             log,
+            http: http::http_client(),
         }
     }
 
@@ -137,6 +140,7 @@ impl OpenAiCompatAgent {
         }
         Ok(run::Setup {
             client: http::ChatClient::new(
+                self.http.clone(),
                 &base,
                 self.settings.api_key.clone(),
                 self.settings.idle_timeout,
