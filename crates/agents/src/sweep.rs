@@ -7,12 +7,15 @@
 //! it was reparented. The server is also a child subreaper, so orphans of its agents become
 //! its children rather than init's, and it reaps them itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use tokio::sync::oneshot;
 
 /// The environment variable that marks every process of a run.
 pub const RUN_MARKER: &str = "SWITCHBOARD_RUN_ID";
@@ -56,45 +59,134 @@ pub fn signal_group(pgid: i32, signal: i32) {
 }
 
 /// Every live process (other than this one) whose environment carries the run's marker.
+pub fn marked_processes(run_id: &str) -> Vec<i32> {
+    marked_by_run(&HashSet::from([run_id]))
+        .remove(run_id)
+        .unwrap_or_default()
+}
+
+/// One scan of `/proc` for several runs at once: the live processes (other than this one)
+/// carrying each run's marker, by run. Runs without any are absent.
 ///
 /// The environment of a process this server started and still supervises is not read: its
 /// marker was recorded when it was spawned. Reading another process's environment is the
 /// costly part of the scan (the kernel maps that process's memory to copy it), and with a
 /// thousand sessions running, a sweep that read every agent's spent milliseconds of kernel
 /// time per finished run.
-pub fn marked_processes(run_id: &str) -> Vec<i32> {
-    let needle = format!("{RUN_MARKER}={run_id}");
+fn marked_by_run(runs: &HashSet<&str>) -> HashMap<String, Vec<i32>> {
+    let mut marked: HashMap<String, Vec<i32>> = HashMap::new();
     let me = std::process::id() as i32;
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
+        return marked;
     };
     let pids: Vec<i32> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me)
         .collect();
     // Split under the lock, read outside it (`spawn_tracked` waits on the lock).
-    let (mut marked, unknown): (Vec<i32>, Vec<i32>) = {
+    let unknown: Vec<i32> = {
         let supervised = SUPERVISED.lock();
-        let mut marked = Vec::new();
         let mut unknown = Vec::new();
         for pid in pids {
             match supervised.get(&pid) {
-                Some(marker) if marker.as_deref() == Some(std::ffi::OsStr::new(run_id)) => {
-                    marked.push(pid)
+                Some(Some(marker)) => {
+                    if let Some(run) = marker.to_str().filter(|run| runs.contains(run)) {
+                        marked.entry(run.to_owned()).or_default().push(pid);
+                    }
                 }
-                Some(_) => {}
+                Some(None) => {}
                 None => unknown.push(pid),
             }
         }
-        (marked, unknown)
+        unknown
     };
-    marked.extend(unknown.into_iter().filter(|pid| {
-        std::fs::read(format!("/proc/{pid}/environ"))
-            .map(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
-            .unwrap_or(false)
-    }));
-    marked.retain(|&pid| !is_zombie(pid));
+    let prefix = format!("{RUN_MARKER}=");
+    for pid in unknown {
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        for var in environ.split(|&b| b == 0) {
+            let Some(value) = var.strip_prefix(prefix.as_bytes()) else {
+                continue;
+            };
+            if let Some(run) = std::str::from_utf8(value)
+                .ok()
+                .filter(|run| runs.contains(run))
+            {
+                let pids = marked.entry(run.to_owned()).or_default();
+                if !pids.contains(&pid) {
+                    pids.push(pid);
+                }
+            }
+        }
+    }
+    for pids in marked.values_mut() {
+        pids.retain(|&pid| !is_zombie(pid));
+    }
+    marked.retain(|_, pids| !pids.is_empty());
     marked
+}
+
+/// A sweep waiting for a scan.
+struct ScanRequest {
+    run_id: String,
+    reply: oneshot::Sender<Vec<i32>>,
+}
+
+/// The scanner thread's queue; `None` if the thread could not be started.
+///
+/// Runs that end together (a thousand sessions finishing in the same second) each need a scan
+/// of `/proc`, and a scan's cost grows with the number of processes on the machine, agents
+/// included: one scan per run made the cost grow with the square of the session count. So
+/// one thread scans for every sweep that is waiting when it starts, and each scan answers
+/// them all. A scan always begins after the request it answers was queued, so it sees every
+/// process the run could have left.
+static SCANNER: LazyLock<Option<std_mpsc::Sender<ScanRequest>>> = LazyLock::new(|| {
+    let (requests, queue) = std_mpsc::channel();
+    std::thread::Builder::new()
+        .name("process-sweep".into())
+        .spawn(move || scan_for_waiting_sweeps(&queue))
+        .map_err(|e| tracing::warn!(error = %e, "cannot start the process-sweep thread"))
+        .ok()?;
+    Some(requests)
+});
+
+/// Scans done by the scanner thread (for the test that checks that scans are shared).
+static SCANS: AtomicU64 = AtomicU64::new(0);
+
+fn scan_for_waiting_sweeps(queue: &std_mpsc::Receiver<ScanRequest>) {
+    while let Ok(first) = queue.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(queue.try_iter());
+        let runs: HashSet<&str> = waiting.iter().map(|r| r.run_id.as_str()).collect();
+        let marked = marked_by_run(&runs);
+        SCANS.fetch_add(1, Ordering::Relaxed);
+        for request in waiting {
+            let pids = marked.get(&request.run_id).cloned().unwrap_or_default();
+            let _ = request.reply.send(pids);
+        }
+    }
+}
+
+/// [`marked_processes`], from a scan shared with every other sweep waiting at the time.
+async fn marked_processes_shared(run_id: &str) -> Vec<i32> {
+    if let Some(scanner) = SCANNER.as_ref() {
+        let (reply, answer) = oneshot::channel();
+        let request = ScanRequest {
+            run_id: run_id.to_owned(),
+            reply,
+        };
+        if scanner.send(request).is_ok() {
+            if let Ok(pids) = answer.await {
+                return pids;
+            }
+        }
+    }
+    // No scanner thread: scan alone, off the runtime's threads (blocking file I/O).
+    let run_id = run_id.to_owned();
+    tokio::task::spawn_blocking(move || marked_processes(&run_id))
+        .await
+        .unwrap_or_default()
 }
 
 fn is_zombie(pid: i32) -> bool {
@@ -117,11 +209,8 @@ fn proc_stat(pid: i32) -> Option<(char, i32)> {
 pub async fn sweep_run(run_id: &str, skip_pid: Option<i32>) -> usize {
     let mut killed = 0;
     for _ in 0..20 {
-        // Scanning `/proc` is blocking file I/O over every process of the machine.
-        let marker = run_id.to_owned();
-        let pids: Vec<i32> = tokio::task::spawn_blocking(move || marked_processes(&marker))
+        let pids: Vec<i32> = marked_processes_shared(run_id)
             .await
-            .unwrap_or_default()
             .into_iter()
             .filter(|p| Some(*p) != skip_pid)
             .collect();
@@ -197,17 +286,21 @@ mod tests {
         assert!(ppid > 0);
     }
 
-    #[tokio::test]
-    async fn sweeps_marked_processes_in_other_sessions() {
+    fn unique_run_id(name: &str) -> String {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let run_id = format!("sweep-test-{}-{nanos}", std::process::id());
-        // A session of its own, set up in the child before exec (no `setsid` binary in
-        // between, which would be one more exec that can fail or fork on a loaded machine).
+        format!("{name}-{}-{nanos}", std::process::id())
+    }
+
+    /// `sleep 30` with the run's marker, in a session of its own (out of reach of any group
+    /// signal), once its marker is visible in `/proc`.
+    async fn marked_sleeper(run_id: &str) -> std::process::Child {
+        // `setsid` in the child before exec (no `setsid` binary in between, which would be
+        // one more exec that can fail or fork on a loaded machine).
         let mut command = std::process::Command::new("sleep");
-        command.arg("30").env(RUN_MARKER, &run_id);
+        command.arg("30").env(RUN_MARKER, run_id);
         // SAFETY: setsid(2) is async-signal-safe and touches no memory of ours.
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut command, || {
@@ -220,21 +313,75 @@ mod tests {
         let mut child = command.spawn().unwrap();
         // The marker is visible once the child has exec'd; allow for a loaded machine.
         for _ in 0..500 {
-            if !marked_processes(&run_id).is_empty() {
+            if !marked_processes(run_id).is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let marked = marked_processes(&run_id);
         assert!(
-            !marked.is_empty(),
+            !marked_processes(run_id).is_empty(),
             "the marked process never showed up: child {} exit status {:?}, environ readable: {:?}",
             child.id(),
             child.try_wait(),
             std::fs::read(format!("/proc/{}/environ", child.id())).map(|e| e.len()),
         );
+        child
+    }
+
+    #[tokio::test]
+    async fn sweeps_marked_processes_in_other_sessions() {
+        let run_id = unique_run_id("sweep-test");
+        let mut child = marked_sleeper(&run_id).await;
         assert!(sweep_run(&run_id, None).await >= 1);
         assert!(marked_processes(&run_id).is_empty());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    #[tokio::test]
+    async fn one_scan_finds_the_processes_of_every_run_asked_for() {
+        let first = unique_run_id("scan-first");
+        let second = unique_run_id("scan-second");
+        let idle = unique_run_id("scan-idle");
+        let mut a = marked_sleeper(&first).await;
+        let mut b = marked_sleeper(&second).await;
+        let found = marked_by_run(&HashSet::from([
+            first.as_str(),
+            second.as_str(),
+            idle.as_str(),
+        ]));
+        assert_eq!(found.get(&first), Some(&vec![a.id() as i32]));
+        assert_eq!(found.get(&second), Some(&vec![b.id() as i32]));
+        assert!(
+            !found.contains_key(&idle),
+            "a run with no process: {found:?}"
+        );
+        for child in [&mut a, &mut b] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    #[tokio::test]
+    async fn sweeps_waiting_together_share_a_scan() {
+        const SWEEPS: u64 = 40;
+        let run_id = unique_run_id("shared-scan");
+        let mut child = marked_sleeper(&run_id).await;
+        let before = SCANS.load(Ordering::Relaxed);
+        let answers = futures_util::future::join_all((0..SWEEPS).map(|i| {
+            let run_id = if i == SWEEPS / 2 {
+                run_id.clone()
+            } else {
+                unique_run_id("shared-scan-none")
+            };
+            async move { marked_processes_shared(&run_id).await }
+        }))
+        .await;
+        let scans = SCANS.load(Ordering::Relaxed) - before;
+        // Other tests of this binary may sweep meanwhile; one scan per sweep would be 40.
+        assert!(scans < SWEEPS / 2, "{SWEEPS} sweeps took {scans} scans");
+        assert_eq!(answers[(SWEEPS / 2) as usize], vec![child.id() as i32]);
+        assert_eq!(answers.iter().filter(|pids| !pids.is_empty()).count(), 1);
         let _ = child.kill();
         let _ = child.wait();
     }
