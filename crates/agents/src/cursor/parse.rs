@@ -219,6 +219,11 @@ impl<'de> Deserialize<'de> for ContentText {
                 let mut text = Some(String::new());
                 while let Some(part) = parts.next_element::<ContentPart<'de>>()? {
                     match (part, &mut text) {
+                        // The first part is taken whole (a text with escapes is owned and
+                        // moves, one without is copied once, at its size); later ones append.
+                        (ContentPart::Object(Some(part_text)), Some(text)) if text.is_empty() => {
+                            *text = part_text.into_owned()
+                        }
                         (ContentPart::Object(Some(part_text)), Some(text)) => {
                             text.push_str(&part_text)
                         }
