@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -127,9 +127,72 @@ fn marked_by_run(runs: &HashSet<&str>) -> HashMap<String, Vec<i32>> {
     marked
 }
 
+/// Whether this process is a child subreaper (see [`become_subreaper`]).
+static SUBREAPER: AtomicBool = AtomicBool::new(false);
+
+/// Whether no process of `runs` can be alive, known without scanning every process of the
+/// machine. Only for runs whose agents this server started and has reaped.
+///
+/// The server is a child subreaper, so a process its agents left behind is re-parented to
+/// the server, or stays below a parent that is itself below the server: everything a
+/// finished run left hangs below one of the server's own children. Those children are
+/// listed by the kernel (`/proc/self/task/*/children`). If each of them is an agent of
+/// another run that the server still supervises (its descendants are that run's), or a
+/// zombie, nothing of `runs` is left.
+///
+/// The kernel's list is exact only while no thread of the server exits (a thread's children
+/// move to another thread as it does), so it is read twice and both must be clean. Any
+/// doubt (not a subreaper, no such files, a child that is not an agent) answers `false`,
+/// and the caller scans.
+fn nothing_left_below_us(runs: &HashSet<&str>) -> bool {
+    if !SUBREAPER.load(Ordering::Acquire) {
+        return false;
+    }
+    (0..2).all(|_| {
+        let Some(children) = own_children() else {
+            return false;
+        };
+        let others: Vec<i32> = {
+            let supervised = SUPERVISED.lock();
+            children
+                .into_iter()
+                .filter(|pid| match supervised.get(pid) {
+                    Some(Some(marker)) => marker.to_str().is_some_and(|run| runs.contains(run)),
+                    Some(None) => false,
+                    None => true,
+                })
+                .collect()
+        };
+        others.into_iter().all(is_zombie)
+    })
+}
+
+/// This process's children, from every thread's list; `None` where the kernel does not
+/// list them.
+fn own_children() -> Option<Vec<i32>> {
+    let mut children = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let Ok(task) = task else { continue };
+        match std::fs::read_to_string(task.path().join("children")) {
+            Ok(list) => children.extend(
+                list.split_ascii_whitespace()
+                    .filter_map(|pid| pid.parse::<i32>().ok()),
+            ),
+            // The thread has exited since it was listed (its children moved to another).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(_) => return None,
+        }
+    }
+    Some(children)
+}
+
 /// A sweep waiting for a scan.
 struct ScanRequest {
     run_id: String,
+    /// The run's processes descend from agents this server started (not a previous
+    /// server's), so [`nothing_left_below_us`] may answer without a scan.
+    started_here: bool,
     reply: oneshot::Sender<Vec<i32>>,
 }
 
@@ -159,7 +222,12 @@ fn scan_for_waiting_sweeps(queue: &std_mpsc::Receiver<ScanRequest>) {
         let mut waiting = vec![first];
         waiting.extend(queue.try_iter());
         let runs: HashSet<&str> = waiting.iter().map(|r| r.run_id.as_str()).collect();
-        let marked = marked_by_run(&runs);
+        let all_started_here = waiting.iter().all(|r| r.started_here);
+        let marked = if all_started_here && nothing_left_below_us(&runs) {
+            HashMap::new()
+        } else {
+            marked_by_run(&runs)
+        };
         SCANS.fetch_add(1, Ordering::Relaxed);
         for request in waiting {
             let pids = marked.get(&request.run_id).cloned().unwrap_or_default();
@@ -169,11 +237,12 @@ fn scan_for_waiting_sweeps(queue: &std_mpsc::Receiver<ScanRequest>) {
 }
 
 /// [`marked_processes`], from a scan shared with every other sweep waiting at the time.
-async fn marked_processes_shared(run_id: &str) -> Vec<i32> {
+async fn marked_processes_shared(run_id: &str, started_here: bool) -> Vec<i32> {
     if let Some(scanner) = SCANNER.as_ref() {
         let (reply, answer) = oneshot::channel();
         let request = ScanRequest {
             run_id: run_id.to_owned(),
+            started_here,
             reply,
         };
         if scanner.send(request).is_ok() {
@@ -204,12 +273,23 @@ fn proc_stat(pid: i32) -> Option<(char, i32)> {
     Some((state, ppid))
 }
 
-/// Kills every process of the run that is still alive, repeating until none is left (a
-/// process may fork while the sweep runs). Returns how many were killed.
+/// Kills every process of a run of this server that is still alive, repeating until none is
+/// left (a process may fork while the sweep runs). Returns how many were killed. The run's
+/// agent must have been reaped (or never been a process of its own).
 pub async fn sweep_run(run_id: &str, skip_pid: Option<i32>) -> usize {
+    sweep(run_id, skip_pid, true).await
+}
+
+/// [`sweep_run`] for a run of a server that is gone: its leftovers were re-parented away from
+/// this server, so only a scan of every process can find them.
+pub async fn sweep_previous_server_run(run_id: &str) -> usize {
+    sweep(run_id, None, false).await
+}
+
+async fn sweep(run_id: &str, skip_pid: Option<i32>, started_here: bool) -> usize {
     let mut killed = 0;
     for _ in 0..20 {
-        let pids: Vec<i32> = marked_processes_shared(run_id)
+        let pids: Vec<i32> = marked_processes_shared(run_id, started_here)
             .await
             .into_iter()
             .filter(|p| Some(*p) != skip_pid)
@@ -235,6 +315,7 @@ pub async fn sweep_run(run_id: &str, skip_pid: Option<i32>) -> usize {
 pub fn become_subreaper() {
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes plain integers.
     let ok = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
+    SUBREAPER.store(ok, Ordering::Release);
     if !ok {
         tracing::warn!("cannot become a child subreaper; orphaned agent tools are left to init");
     }
@@ -243,12 +324,20 @@ pub fn become_subreaper() {
 /// Reaps zombie children that are not agent processes tokio waits on.
 pub fn reap_orphans() {
     let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    // Held for the whole scan: see `spawn_tracked`.
+    // Held from the listing on: see `spawn_tracked`.
     let supervised = SUPERVISED.lock();
-    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+    // Only a child can be ours to reap: the kernel's list of them spares reading the state of
+    // every process of the machine; without it, every process is a candidate.
+    let candidates: Vec<i32> = match own_children() {
+        Some(children) => children,
+        None => match std::fs::read_dir("/proc") {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .collect(),
+            Err(_) => return,
+        },
+    };
+    for pid in candidates {
         if supervised.contains_key(&pid) {
             continue;
         }
@@ -374,7 +463,7 @@ mod tests {
             } else {
                 unique_run_id("shared-scan-none")
             };
-            async move { marked_processes_shared(&run_id).await }
+            async move { marked_processes_shared(&run_id, true).await }
         }))
         .await;
         let scans = SCANS.load(Ordering::Relaxed) - before;
@@ -384,6 +473,53 @@ mod tests {
         assert_eq!(answers.iter().filter(|pids| !pids.is_empty()).count(), 1);
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    #[test]
+    fn own_children_lists_a_child_until_it_is_reaped() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        assert!(own_children().unwrap().contains(&pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!own_children().unwrap().contains(&pid));
+    }
+
+    /// What a sweep that may skip its scan must still find: an agent started here exits and
+    /// leaves a process in a session of its own, which the kernel re-parents to this
+    /// (subreaper) process.
+    #[tokio::test]
+    async fn a_sweep_after_an_agent_exits_finds_what_it_left() {
+        become_subreaper();
+        assert!(
+            SUBREAPER.load(Ordering::Acquire),
+            "prctl(PR_SET_CHILD_SUBREAPER) failed"
+        );
+        let run_id = unique_run_id("left-behind");
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .args(["-c", "setsid sleep 30 </dev/null >/dev/null 2>&1 & exit 0"])
+            .env(RUN_MARKER, &run_id);
+        let mut agent = spawn_tracked(&mut command).unwrap();
+        let agent_pid = agent.id().unwrap() as i32;
+        assert!(agent.wait().await.unwrap().success());
+        untrack_child(agent_pid);
+        // `setsid` may still be starting `sleep`: wait until the marked process is there.
+        let mut left = Vec::new();
+        for _ in 0..500 {
+            left = marked_processes(&run_id);
+            if !left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!left.is_empty(), "the agent's leftover never showed up");
+        assert!(!nothing_left_below_us(&HashSet::from([run_id.as_str()])));
+        assert_eq!(sweep_run(&run_id, None).await, left.len());
+        assert!(marked_processes(&run_id).is_empty());
     }
 
     #[tokio::test]

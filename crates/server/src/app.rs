@@ -106,7 +106,7 @@ impl Application {
             // carries the run's marker. The marker, not a recorded pid, decides, so a pid reused
             // since then is never hit.
             if let Some(run) = &session.live_run {
-                let killed = switchboard_agents::sweep::sweep_run(run, None).await;
+                let killed = switchboard_agents::sweep::sweep_previous_server_run(run).await;
                 if killed > 0 {
                     tracing::warn!(session = %session.id, killed, "ended processes left by the previous server");
                 }
