@@ -9,7 +9,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(test)]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -26,8 +28,8 @@ static SUPERVISED: LazyLock<Mutex<HashMap<i32, Option<OsString>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Spawns an agent and records it as supervised in one step, under the lock the orphan
-/// reaper holds while it scans: the reaper can never collect an agent's exit status before
-/// tokio does (an agent that exits at once would otherwise lose its exit code).
+/// reaper holds while it decides what to reap: the reaper can never collect an agent's exit
+/// status before tokio does (an agent that exits at once would otherwise lose its exit code).
 pub(crate) fn spawn_tracked(
     command: &mut tokio::process::Command,
 ) -> std::io::Result<tokio::process::Child> {
@@ -58,6 +60,44 @@ pub fn signal_group(pgid: i32, signal: i32) {
     }
 }
 
+/// Every process of the machine, as `/proc` lists them.
+fn all_pids() -> Option<Vec<i32>> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    Some(
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .collect(),
+    )
+}
+
+/// Whose a process is, as far as the supervised agents tell, for the runs asked about.
+enum Owner<'r> {
+    /// A supervised agent of one of the runs.
+    Run(&'r str),
+    /// A supervised agent of another run (or of none).
+    OtherRun,
+    /// Not an agent this server supervises: only its environment can tell.
+    Unknown,
+}
+
+fn owner<'r>(
+    supervised: &HashMap<i32, Option<OsString>>,
+    pid: i32,
+    runs: &HashSet<&'r str>,
+) -> Owner<'r> {
+    match supervised.get(&pid) {
+        None => Owner::Unknown,
+        Some(marker) => match marker
+            .as_deref()
+            .and_then(|marker| marker.to_str())
+            .and_then(|run| runs.get(run))
+        {
+            Some(run) => Owner::Run(run),
+            None => Owner::OtherRun,
+        },
+    }
+}
+
 /// Every live process (other than this one) whose environment carries the run's marker.
 pub fn marked_processes(run_id: &str) -> Vec<i32> {
     marked_by_run(&HashSet::from([run_id]))
@@ -76,26 +116,18 @@ pub fn marked_processes(run_id: &str) -> Vec<i32> {
 fn marked_by_run(runs: &HashSet<&str>) -> HashMap<String, Vec<i32>> {
     let mut marked: HashMap<String, Vec<i32>> = HashMap::new();
     let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Some(pids) = all_pids() else {
         return marked;
     };
-    let pids: Vec<i32> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != me)
-        .collect();
     // Split under the lock, read outside it (`spawn_tracked` waits on the lock).
     let unknown: Vec<i32> = {
         let supervised = SUPERVISED.lock();
         let mut unknown = Vec::new();
-        for pid in pids {
-            match supervised.get(&pid) {
-                Some(Some(marker)) => {
-                    if let Some(run) = marker.to_str().filter(|run| runs.contains(run)) {
-                        marked.entry(run.to_owned()).or_default().push(pid);
-                    }
-                }
-                Some(None) => {}
-                None => unknown.push(pid),
+        for pid in pids.into_iter().filter(|&pid| pid != me) {
+            match owner(&supervised, pid, runs) {
+                Owner::Run(run) => marked.entry(run.to_owned()).or_default().push(pid),
+                Owner::OtherRun => {}
+                Owner::Unknown => unknown.push(pid),
             }
         }
         unknown
@@ -156,20 +188,25 @@ fn nothing_left_below_us(runs: &HashSet<&str>) -> bool {
             let supervised = SUPERVISED.lock();
             children
                 .into_iter()
-                .filter(|pid| match supervised.get(pid) {
-                    Some(Some(marker)) => marker.to_str().is_some_and(|run| runs.contains(run)),
-                    Some(None) => false,
-                    None => true,
-                })
+                .filter(|&pid| !matches!(owner(&supervised, pid, runs), Owner::OtherRun))
                 .collect()
         };
         others.into_iter().all(is_zombie)
     })
 }
 
+/// Whether the kernel lists a thread's children (`CONFIG_PROC_CHILDREN`). Checked once, so
+/// that a missing file below means a thread that has exited, never a kernel without lists
+/// (which would read as "no children" and let a sweep skip its scan).
+static CHILDREN_LISTED: LazyLock<bool> =
+    LazyLock::new(|| std::path::Path::new("/proc/thread-self/children").exists());
+
 /// This process's children, from every thread's list; `None` where the kernel does not
 /// list them.
 fn own_children() -> Option<Vec<i32>> {
+    if !*CHILDREN_LISTED {
+        return None;
+    }
     let mut children = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let Ok(task) = task else { continue };
@@ -214,7 +251,8 @@ static SCANNER: LazyLock<Option<std_mpsc::Sender<ScanRequest>>> = LazyLock::new(
     Some(requests)
 });
 
-/// Scans done by the scanner thread (for the test that checks that scans are shared).
+/// Scans done by the scanner thread, for the test that checks that scans are shared.
+#[cfg(test)]
 static SCANS: AtomicU64 = AtomicU64::new(0);
 
 fn scan_for_waiting_sweeps(queue: &std_mpsc::Receiver<ScanRequest>) {
@@ -228,6 +266,7 @@ fn scan_for_waiting_sweeps(queue: &std_mpsc::Receiver<ScanRequest>) {
         } else {
             marked_by_run(&runs)
         };
+        #[cfg(test)]
         SCANS.fetch_add(1, Ordering::Relaxed);
         for request in waiting {
             let pids = marked.get(&request.run_id).cloned().unwrap_or_default();
@@ -324,19 +363,15 @@ pub fn become_subreaper() {
 /// Reaps zombie children that are not agent processes tokio waits on.
 pub fn reap_orphans() {
     let me = std::process::id() as i32;
-    // Held from the listing on: see `spawn_tracked`.
-    let supervised = SUPERVISED.lock();
     // Only a child can be ours to reap: the kernel's list of them spares reading the state of
     // every process of the machine; without it, every process is a candidate.
-    let candidates: Vec<i32> = match own_children() {
-        Some(children) => children,
-        None => match std::fs::read_dir("/proc") {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-                .collect(),
-            Err(_) => return,
-        },
+    let Some(candidates) = own_children().or_else(all_pids) else {
+        return;
     };
+    // Listed before the lock, decided under it: an agent in the list was forked by
+    // `spawn_tracked`, which holds the lock until the agent is recorded, so it is known by
+    // the time the reaper looks (see `spawn_tracked`).
+    let supervised = SUPERVISED.lock();
     for pid in candidates {
         if supervised.contains_key(&pid) {
             continue;

@@ -297,32 +297,18 @@ async fn blocking<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_protocol::server::{
-        FrameEncoder, JournalHeader, SessionAccepted, SessionStateChanged,
-    };
+    use switchboard_protocol::server::{FrameEncoder, SessionAccepted, SessionStateChanged};
     use switchboard_protocol::RawJson;
     use switchboard_protocol::{Provider, TerminalReason};
 
-    fn header(seq: u64) -> JournalHeader {
-        JournalHeader {
-            session_id: SessionId::new_v4(),
-            provider: Provider::Claude,
-            seq,
-            project_name: None,
-            project_id: None,
-        }
+    fn encoder() -> FrameEncoder {
+        FrameEncoder::new(SessionId::new_v4(), Provider::Claude, None, None)
     }
 
     fn response(seq: u64, event: AgentEvent) -> Frame {
         let raw = RawJson::parse(r#"{"type":"x","event":{"kind":"tool-call"}}"#.into()).unwrap();
         let mut out = Vec::new();
-        FrameEncoder::for_header(&header(seq)).encode_response(
-            "claude-response",
-            seq,
-            &event,
-            &raw,
-            &mut out,
-        );
+        encoder().encode_response("claude-response", seq, &event, &raw, &mut out);
         Frame::new(seq, out)
     }
 
@@ -331,7 +317,7 @@ mod tests {
         let frames = vec![
             Frame::new(
                 1,
-                FrameEncoder::for_header(&header(1)).encode_to_vec(
+                encoder().encode_to_vec(
                     "session-accepted",
                     1,
                     &SessionAccepted {
@@ -365,7 +351,7 @@ mod tests {
             response(4, AgentEvent::Other),
             Frame::new(
                 5,
-                FrameEncoder::for_header(&header(5)).encode_to_vec(
+                encoder().encode_to_vec(
                     "session-state-changed",
                     5,
                     &SessionStateChanged {

@@ -87,15 +87,6 @@ impl FrameEncoder {
         }
     }
 
-    pub fn for_header(header: &JournalHeader) -> Self {
-        Self::new(
-            header.session_id,
-            header.provider,
-            header.project_name.as_deref(),
-            header.project_id.as_deref(),
-        )
-    }
-
     /// Appends `{"type":…,<header>,<the body's fields>}` to `out`. The body must serialize as
     /// a JSON object (every journaled body is a struct).
     pub fn encode<B: Serialize + ?Sized>(
@@ -553,19 +544,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn header() -> JournalHeader {
-        JournalHeader {
-            session_id: SessionId::parse("2f1e7a4c-8d7b-4c36-9a51-0c3d2b1a9e8f").unwrap(),
-            provider: Provider::Cursor,
-            seq: 7,
-            project_name: Some("-srv-demo".into()),
-            project_id: None,
-        }
+    fn encoder() -> FrameEncoder {
+        FrameEncoder::new(
+            SessionId::parse("2f1e7a4c-8d7b-4c36-9a51-0c3d2b1a9e8f").unwrap(),
+            Provider::Cursor,
+            Some("-srv-demo"),
+            None,
+        )
     }
 
     #[test]
     fn journaled_frame_layout() {
-        let bytes = FrameEncoder::for_header(&header()).encode_to_vec(
+        let bytes = encoder().encode_to_vec(
             "session-aborted",
             7,
             &SessionAborted {
@@ -588,13 +578,7 @@ mod tests {
     fn response_keeps_raw_data_byte_for_byte() {
         let raw = RawJson::parse(r#"{"type":"user","z":1,  "a":[1, 2]}"#.into()).unwrap();
         let mut out = Vec::new();
-        FrameEncoder::for_header(&header()).encode_response(
-            "cursor-response",
-            7,
-            &AgentEvent::Other,
-            &raw,
-            &mut out,
-        );
+        encoder().encode_response("cursor-response", 7, &AgentEvent::Other, &raw, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
@@ -637,7 +621,7 @@ mod tests {
 
     #[test]
     fn journaled_frames_deserialize_into_the_schema_enum() {
-        let bytes = FrameEncoder::for_header(&header()).encode_to_vec(
+        let bytes = encoder().encode_to_vec(
             "session-state-changed",
             7,
             &SessionStateChanged {
